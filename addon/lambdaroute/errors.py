@@ -31,7 +31,9 @@ class ConfigError(LambdaRouteError):
         super().__init__(message)
 
     def __str__(self) -> str:
-        where = ", ".join(part for part in (self.entity, self.field and f"field '{self.field}'") if part)
+        where = ", ".join(
+            part for part in (self.entity, self.field and f"field '{self.field}'") if part
+        )
         prefix = f"{self.file}: " if self.file else ""
         return f"{prefix}{where}: {self.message}" if where else f"{prefix}{self.message}"
 
@@ -73,8 +75,16 @@ class LambdaServiceError(InvocationError):
 
     public_message = "Bad Gateway"
 
-    def __init__(self, detail: str, *, invoke_status: int, error_type: str, aws_message: str,
-                 request_id: str | None = None, retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        invoke_status: int,
+        error_type: str,
+        aws_message: str,
+        request_id: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.invoke_status = invoke_status
         self.error_type = error_type

@@ -7,6 +7,10 @@ flow is read once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mitmproxy.http import HTTPFlow
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +43,34 @@ class IncomingRequest:
     received_at: float  # epoch seconds
     request_id: str  # our request id, also sent back to the client in error bodies
     route: RouteContext = field(default_factory=RouteContext)
+
+
+def snapshot_from_flow(
+    flow: HTTPFlow, route: RouteContext, *, request_id: str, body_buffer_size: int
+) -> IncomingRequest:
+    """Read everything event building needs from the flow, once.
+
+    The body is the raw body as sent (no Content-Encoding decoding: Kong and API
+    Gateway see the bytes on the wire too).
+    """
+    req = flow.request
+    full_path = req.path
+    raw_path, _, raw_query = full_path.partition("?")
+    body = req.raw_content or b""
+    peer = flow.client_conn.peername
+    return IncomingRequest(
+        method=req.method,
+        scheme=req.scheme,
+        host=req.pretty_host.lower(),
+        port=req.port,
+        raw_path=raw_path or "/",
+        raw_query=raw_query,
+        http_version=req.http_version,
+        headers=tuple(req.headers.items(multi=True)),
+        body=body,
+        body_too_large=len(body) > body_buffer_size,
+        client_ip=peer[0] if peer else "127.0.0.1",
+        received_at=req.timestamp_start,
+        request_id=request_id,
+        route=route,
+    )

@@ -1,0 +1,361 @@
+"""The mitmproxy addon: options, config (re)loading and the flow hooks.
+
+A flow is matched in ``requestheaders`` (so that a routed request is never streamed
+upstream and, in reverse mode, so that the client's Host is still there) and answered in
+``request``, once its body is in, by a Lambda invocation made without blocking the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from typing import Any
+
+from mitmproxy import command, ctx, http
+from mitmproxy.net.http import url
+from mitmproxy.proxy import mode_specs
+from mitmproxy.utils import human
+
+from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
+from .errors import ConfigError, InvocationError
+from .events import build_payload
+from .invocation import InvokeResult, LambdaClient
+from .responses import ShapedResponse, error_response, shape_response
+from .routing import RouteMatch, Router
+from .snapshot import snapshot_from_flow
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "lambda_route"
+CONFIG_POLL_SECONDS = 1.0
+
+
+class LambdaRoute:
+    def __init__(self) -> None:
+        self.config: LambdaRouteConfig | None = None
+        self.router: Router | None = None
+        self.body_buffer_size = 6 * 1024 * 1024
+        self.client: LambdaClient | None = None
+        self._config_stamp: tuple[float, int] | None = None
+        self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, RouteMatch] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
+        self._restores_host_header = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- options and config ---
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "lambda_config",
+            str | None,
+            None,
+            "Kong declarative config file (YAML or JSON) whose routes with an aws-lambda "
+            "plugin are answered by Lambda. Unset: the addon is idle. The file is watched "
+            "and reloaded when it changes; a reload that fails keeps the last good config.",
+        )
+        loader.add_option(
+            "lambda_body_buffer_size",
+            str,
+            "6m",
+            "Request bodies larger than this (e.g. 8k, 6m) count as 'buffered to disk' for "
+            "skip_large_bodies. Kong's threshold is 8k; ours defaults to 6m, Lambda's own "
+            "payload limit.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "lambda_body_buffer_size" in updated:
+            self._set_body_buffer_size(ctx.options.lambda_body_buffer_size)
+        if "lambda_config" in updated:
+            self._load_from_option(ctx.options.lambda_config)
+        if "ssl_insecure" in updated or self.client is None:
+            self._replace_client(verify_tls=not ctx.options.ssl_insecure)
+        if self.router is not None and updated & {
+            "lambda_config",
+            "connection_strategy",
+            "mode",
+            "keep_host_header",
+        }:
+            self._fit_proxy_options()
+
+    def _set_body_buffer_size(self, value: str) -> None:
+        try:
+            size = human.parse_size(value)
+        except ValueError:
+            size = None
+        if size is None:
+            # Logged, not raised: an OptionsError at start-up prints a traceback.
+            logger.error(
+                f"lambda_body_buffer_size: invalid size {value!r} (use e.g. 8k or 6m); "
+                f"keeping {human.pretty_size(self.body_buffer_size)}"
+            )
+            return
+        self.body_buffer_size = size
+
+    def _load_from_option(self, path: str | None) -> None:
+        if not path:
+            if self.config is not None:
+                logger.info("lambda_config unset: lambda-route is idle")
+            self.config, self.router, self._config_stamp = None, None, None
+            return
+        stamp = _file_stamp(path)
+        try:
+            config = load_config(path)
+        except ConfigError as err:
+            self._config_stamp = stamp  # the watcher reports a file once, not every second
+            self._report_failed_load(err)
+            return
+        self._install(config, stamp)
+
+    def _install(self, config: LambdaRouteConfig, stamp: tuple[float, int] | None) -> None:
+        self.config = config
+        self.router = Router(config.routes)
+        self._config_stamp = stamp
+        routed = sum(1 for route in config.routes if route.lambda_plugin is not None)
+        logger.info(
+            f"lambda-route: loaded {config.source}: {routed} of {len(config.routes)} "
+            "routes go to Lambda"
+        )
+        if config.ignored_plugins:
+            logger.warning(
+                "lambda-route: only aws-lambda plugins act; ignoring: "
+                + ", ".join(config.ignored_plugins)
+            )
+
+    def _report_failed_load(self, err: ConfigError) -> None:
+        if self.config is not None:
+            logger.error(f"{err} (keeping the last good config)")
+        else:
+            logger.error(str(err))
+
+    def _replace_client(self, *, verify_tls: bool) -> None:
+        old = self.client
+        self.client = LambdaClient(verify_tls=verify_tls)
+        if old is not None:
+            self._spawn(old.close())
+
+    def _fit_proxy_options(self) -> None:
+        """Change the mitmproxy defaults that would fail or mis-route a routed flow."""
+        if ctx.options.connection_strategy == "eager":
+            logger.info(
+                "lambda-route: setting connection_strategy=lazy, so that routed flows do "
+                "not need a reachable origin (eager connects before any hook runs)"
+            )
+            ctx.options.update(connection_strategy="lazy")
+        reverse = any(
+            isinstance(mode_specs.ProxyMode.parse(spec), mode_specs.ReverseMode)
+            for spec in ctx.options.mode
+        )
+        if reverse and not ctx.options.keep_host_header:
+            logger.info(
+                "lambda-route: setting keep_host_header, so that routes match the client's "
+                "Host in reverse mode; unrouted flows still get the reverse target's Host"
+            )
+            self._restores_host_header = True
+            ctx.options.update(keep_host_header=True)
+
+    # --- life cycle ---
+
+    def running(self) -> None:
+        self._spawn(self._watch_config())
+
+    def done(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._spawn(client.close())
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop (e.g. configure in a unit test): nothing to run on
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @command.command("lambda.reload")
+    def reload(self) -> None:
+        """Reload lambda_config now."""
+        self._load_from_option(ctx.options.lambda_config)
+
+    async def _watch_config(self) -> None:
+        while True:
+            await asyncio.sleep(CONFIG_POLL_SECONDS)
+            path = ctx.options.lambda_config
+            if not path:
+                continue
+            stamp = await asyncio.to_thread(_file_stamp, path)
+            if stamp is None or stamp == self._config_stamp:
+                continue
+            try:
+                config = await asyncio.to_thread(load_config, path)
+            except ConfigError as err:
+                self._config_stamp = stamp
+                self._report_failed_load(err)
+                continue
+            if ctx.options.lambda_config == path:
+                self._install(config, stamp)
+
+    # --- flow hooks ---
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if self.router is None or flow.response or flow.error or not flow.live:
+            return
+        request = flow.request
+        scheme = "https" if flow.client_conn.tls else "http"
+        host, port = _client_authority(request, scheme)
+        raw_path = request.path.partition("?")[0]
+        match = self.router.match(
+            method=request.method,
+            scheme=scheme,
+            host=host,
+            port=port,
+            path=raw_path,
+            headers=request.headers.items(multi=True),
+        )
+        if match is None or match.route.lambda_plugin is None:
+            if self._restores_host_header and isinstance(
+                flow.client_conn.proxy_mode, mode_specs.ReverseMode
+            ):
+                _restore_reverse_host_header(flow)
+            return
+        self._matches[flow] = match
+        request.stream = False  # the body must reach us, not the upstream
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        match = self._matches.pop(flow, None)
+        if match is None or flow.response or flow.error or not flow.live:
+            return
+        plugin = match.route.lambda_plugin
+        assert plugin is not None
+        request_id = os.urandom(16).hex()
+        started = time.perf_counter()
+        result: InvokeResult | None = None
+        try:
+            snapshot = snapshot_from_flow(
+                flow, match.context, request_id=request_id, body_buffer_size=self.body_buffer_size
+            )
+            payload = build_payload(plugin, snapshot)
+            if payload.body_skipped:
+                logger.warning(
+                    f"lambda-route: {_flow_label(flow)}: request body of "
+                    f"{human.pretty_size(len(snapshot.body))} exceeds lambda_body_buffer_size "
+                    f"({human.pretty_size(self.body_buffer_size)}); not sent "
+                    "(skip_large_bodies)"
+                )
+            assert self.client is not None
+            result = await self.client.invoke(plugin, payload.data)
+            shaped = shape_response(plugin, result, client_http_version=flow.request.http_version)
+        except InvocationError as err:
+            logger.warning(
+                f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
+            )
+            shaped = error_response(err, request_id)
+        except Exception as err:  # a bug of ours must not become a traceback for the client
+            logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
+            shaped = error_response(
+                InvocationError(f"internal error: {type(err).__name__}"), request_id
+            )
+        flow.response = _to_response(shaped)
+        self._record(flow, match, plugin, request_id, result, shaped, started)
+
+    def _record(
+        self,
+        flow: http.HTTPFlow,
+        match: RouteMatch,
+        plugin: LambdaPluginConfig,
+        request_id: str,
+        result: InvokeResult | None,
+        shaped: ShapedResponse,
+        started: float,
+    ) -> None:
+        """What happened, on the flow (metadata + comment) and, for logs, in mitmproxy's log."""
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        lambda_headers = {k.lower(): v for k, v in result.headers} if result else {}
+        record = {
+            "route": match.route.name or match.route.id,
+            "function": plugin.function_name,
+            "qualifier": plugin.qualifier,
+            "invocation_type": plugin.invocation_type,
+            "lambda_status": result.status if result else None,
+            "status": shaped.status,
+            "request_id": request_id,
+            "lambda_request_id": lambda_headers.get("x-amzn-requestid"),
+            "executed_version": lambda_headers.get("x-amz-executed-version"),
+            "function_error": shaped.function_error,
+            "duration_ms": duration_ms,
+            "logs": shaped.function_logs,
+        }
+        flow.metadata[METADATA_KEY] = record
+        target = plugin.function_name or "?"
+        if plugin.qualifier:
+            target += f":{plugin.qualifier}"
+        outcome = f"{result.status}" if result else "failed"
+        if shaped.function_error:
+            outcome += f" {shaped.function_error}"
+        flow.comment = (
+            f"lambda-route: {record['route']} -> {target} ({outcome}) -> {shaped.status} "
+            f"in {duration_ms:.1f} ms"
+        )
+        if shaped.function_logs:
+            logger.info(
+                f"lambda-route: {target} logs (RequestId {record['lambda_request_id']}):\n"
+                + shaped.function_logs.rstrip()
+            )
+
+
+def _to_response(shaped: ShapedResponse) -> http.Response:
+    response = http.Response.make(shaped.status, b"", list(_encode_headers(shaped.headers)))
+    # raw_content: the body goes out byte for byte even when Content-Encoding is set.
+    response.raw_content = shaped.body
+    if shaped.status not in (204, 304) and not 100 <= shaped.status < 200:
+        response.headers["content-length"] = str(len(shaped.body))
+    return response
+
+
+def _encode_headers(headers: tuple[tuple[str, str], ...]) -> Any:
+    for name, value in headers:
+        yield name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
+
+
+def _client_authority(request: http.Request, scheme: str) -> tuple[str, int]:
+    """The host and port the client asked for (Host header / :authority, else the target)."""
+    authority = request.host_header
+    if authority:
+        try:
+            host, port = url.parse_authority(authority, check=False)
+        except ValueError:
+            host, port = authority, None
+        return host.lower(), port or (443 if scheme == "https" else 80)
+    return request.host.lower(), request.port
+
+
+def _restore_reverse_host_header(flow: http.HTTPFlow) -> None:
+    """Do what mitmproxy does in reverse mode without keep_host_header."""
+    address = flow.server_conn.address
+    if address is None:
+        return
+    scheme = "https" if flow.server_conn.tls else "http"
+    flow.request.host_header = url.hostport(scheme, address[0], address[1])
+
+
+def _flow_label(flow: http.HTTPFlow) -> str:
+    return f"{flow.request.method} {flow.request.pretty_url}"
+
+
+def _file_stamp(path: str) -> tuple[float, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
