@@ -1,13 +1,53 @@
 """The signed Invoke call over a pooled asyncio HTTP client.
 
-SKELETON: interface agreed; implementation by the invocation helper.
+Per plugin config (cached on first use): the endpoint (botocore's partition-aware endpoint
+resolution, in a thread), the URL object, the signer with its fixed headers, and the
+credentials provider. Per request: read the cached credentials, sign, one aiohttp request.
+
+Transport: one aiohttp ``ClientSession`` per distinct ``keepalive``, created lazily on the
+running loop. Its connector has no connection cap, so every flow's invocation is in flight
+at once; connections are pooled per endpoint (and proxy) and shared by all flows. An
+invocation is never retried (aiohttp does not retry a POST), so a slow function cannot run
+twice. ``timeout`` bounds the whole call: endpoint, credentials, connect, send and read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import platform
+import socket
+import time
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import aiohttp
+from yarl import URL
 
 from .config import LambdaPluginConfig
+from .credentials import CredentialProviders, CredentialSource, CredentialsProvider
+from .endpoints import (
+    InvokeEndpoint,
+    build_endpoint,
+    plugin_region,
+    require_function_name,
+    resolve_lambda_hostname,
+)
+from .errors import InvokeTimeoutError, LambdaServiceError, TransportError
+from .signing import RequestSigner
+
+
+def _user_agent() -> str:
+    try:
+        own = version("lambda-route")
+    except PackageNotFoundError:
+        own = "dev"
+    return f"lambda-route/{own} aiohttp/{aiohttp.__version__} Python/{platform.python_version()}"
+
+
+USER_AGENT = _user_agent()
+#: bound on cached plugin configs (a config reload makes new objects; old ones age out)
+_MAX_CACHED_PLUGINS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +62,20 @@ class InvokeResult:
     qualifier: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Everything about one plugin config that does not change between requests."""
+
+    plugin: LambdaPluginConfig  # held so that its id() stays unique while cached
+    endpoint: InvokeEndpoint
+    url: URL
+    signer: RequestSigner
+    credentials: CredentialsProvider
+    keepalive_s: float
+    proxy: str | None
+    function_name: str
+
+
 class LambdaClient:
     """Invokes functions for every route; one per event loop.
 
@@ -29,12 +83,205 @@ class LambdaClient:
     number of invocations in flight is not capped by a small pool.
     """
 
-    def __init__(self, *, verify_tls: bool = True) -> None:
-        raise NotImplementedError
+    def __init__(self, *, verify_tls: bool = True, user_agent: str = USER_AGENT) -> None:
+        self._verify_tls = verify_tls
+        self._user_agent = user_agent
+        # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
+        self._targets: dict[int, _Target] = {}
+        self._hostnames: dict[str, str] = {}  # region -> resolved Lambda hostname
+        self._sessions: dict[float, aiohttp.ClientSession] = {}  # keepalive (s) -> session
+        self._credentials = CredentialProviders(verify_tls=verify_tls)
 
     async def invoke(self, plugin: LambdaPluginConfig, payload: bytes) -> InvokeResult:
         """Invoke ``plugin.function_name``. Raises an InvocationError subclass on failure."""
-        raise NotImplementedError
+        started = time.perf_counter()
+        timeout_s = plugin.timeout / 1000 if plugin.timeout > 0 else None
+        stage = "preparing the call"
+        target: _Target | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                target = self._targets.get(id(plugin))
+                if target is None or target.plugin is not plugin:
+                    stage = "resolving the Lambda endpoint"
+                    target = await self._prepare(plugin)
+                stage = "waiting for AWS credentials"
+                credentials = await target.credentials.get()
+                headers = target.signer.sign(credentials, payload)
+                stage = f"calling Lambda at {target.endpoint.authority}"
+                session = self._sessions.get(target.keepalive_s) or self._new_session(
+                    target.keepalive_s
+                )
+                async with session.post(
+                    target.url,
+                    data=payload,
+                    headers=headers,
+                    proxy=target.proxy,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                    reason = response.reason or ""
+                    response_headers = tuple(response.headers.items())
+        except TimeoutError as exc:
+            raise InvokeTimeoutError(
+                f"the invocation timed out after {plugin.timeout:g} ms while {stage}"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            if target is None:  # only the HTTP call raises these
+                raise
+            raise _transport_error(exc, target) from exc
+        if status >= 400:
+            raise _service_error(status, reason, response_headers, body, target.function_name)
+        return InvokeResult(
+            status=status,
+            headers=response_headers,
+            body=body,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            function_name=target.function_name,
+            qualifier=plugin.qualifier or None,
+        )
 
     async def close(self) -> None:
-        raise NotImplementedError
+        """Close every pooled connection and stop waiting for credential refreshes."""
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        await asyncio.gather(*(session.close() for session in sessions))
+        await self._credentials.close()
+
+    async def _prepare(self, plugin: LambdaPluginConfig) -> _Target:
+        region = plugin_region(plugin)
+        function_name = require_function_name(plugin)
+        hostname = plugin.host or await self._lambda_hostname(region)
+        endpoint = build_endpoint(plugin, region, hostname)
+        signer = RequestSigner(
+            method="POST",
+            path=endpoint.path,
+            query=endpoint.query,
+            headers={
+                "Host": endpoint.host_header,
+                "X-Amz-Invocation-Type": plugin.invocation_type,
+                "X-Amz-Log-Type": plugin.log_type,
+                "User-Agent": self._user_agent,
+            },
+            region=region,
+        )
+        target = _Target(
+            plugin=plugin,
+            endpoint=endpoint,
+            url=endpoint.url,
+            signer=signer,
+            credentials=self._credentials.provider(CredentialSource.of(plugin, region)),
+            keepalive_s=max(plugin.keepalive, 0) / 1000,
+            proxy=plugin.proxy_url,
+            function_name=function_name,
+        )
+        if len(self._targets) >= _MAX_CACHED_PLUGINS:
+            self._targets.clear()
+        self._targets[id(plugin)] = target
+        return target
+
+    async def _lambda_hostname(self, region: str) -> str:
+        hostname = self._hostnames.get(region)
+        if hostname is None:
+            hostname = await asyncio.to_thread(resolve_lambda_hostname, region)
+            self._hostnames[region] = hostname
+        return hostname
+
+    def _new_session(self, keepalive_s: float) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=0,  # no cap: a slow function must not queue other flows' invocations
+            limit_per_host=0,
+            keepalive_timeout=keepalive_s if keepalive_s > 0 else None,
+            force_close=keepalive_s <= 0,
+            ssl=self._verify_tls,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # the body goes back to the client untouched
+            timeout=aiohttp.ClientTimeout(total=None),  # asyncio.timeout bounds the call
+            skip_auto_headers=("Content-Type", "Accept-Encoding"),  # as botocore: neither
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,  # proxy_url is the only proxy (as Kong)
+        )
+        self._sessions[keepalive_s] = session
+        return session
+
+
+def _transport_error(exc: BaseException, target: _Target) -> TransportError:
+    authority = target.endpoint.authority
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TransportError(
+            f"TLS certificate verification failed for {authority}: {exc.certificate_error}"
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return TransportError(f"TLS handshake with {authority} failed: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        proxy = URL(target.proxy or "")
+        return TransportError(
+            f"cannot connect to the proxy {proxy.host}:{proxy.port}: {_os_reason(exc.os_error)}"
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return TransportError(
+            f"the proxy refused to connect to {authority}: {exc.status} {exc.message}"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):
+            return TransportError(
+                f"DNS lookup of {target.endpoint.host} failed: {_os_reason(exc.os_error)}"
+            )
+        return TransportError(f"cannot connect to {authority}: {_os_reason(exc.os_error)}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportError(
+            f"{authority} closed the connection before sending a complete response"
+        )
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransportError(f"the response from {authority} was cut short: {exc}")
+    return TransportError(f"the call to {authority} failed: {type(exc).__name__}: {exc}")
+
+
+def _os_reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _service_error(
+    status: int,
+    reason: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    function_name: str,
+) -> LambdaServiceError:
+    """botocore's rest-json error parsing: the code from ``x-amzn-ErrorType`` (before ``:``,
+    after ``#``), else from the body; the message from the body's ``message``/``Message``."""
+    header_map = {name.lower(): value for name, value in headers}
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        document = None
+    fields = document if isinstance(document, dict) else {}
+    error_type = header_map.get("x-amzn-errortype", "").split(":", 1)[0]
+    if not error_type:
+        for key in ("__type", "code", "Code", "Type"):
+            if isinstance(fields.get(key), str) and fields[key]:
+                error_type = fields[key]
+                break
+    error_type = error_type.rsplit("#", 1)[-1] or str(status)
+    message = fields.get("message") or fields.get("Message")
+    if not isinstance(message, str):
+        message = reason if isinstance(document, dict) or not body else _text(body)
+    request_id = header_map.get("x-amzn-requestid")
+    detail = f"Lambda Invoke of {function_name!r} failed: {status} {error_type}: {message}"
+    if request_id:
+        detail += f" (request id {request_id})"
+    return LambdaServiceError(
+        detail,
+        invoke_status=status,
+        error_type=error_type,
+        aws_message=message,
+        request_id=request_id,
+        retry_after=header_map.get("retry-after"),
+    )
+
+
+def _text(body: bytes, limit: int = 300) -> str:
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text if len(text) <= limit else text[:limit] + "..."
