@@ -1,7 +1,7 @@
 """Kong declarative config -> typed, validated entities.
 
-SKELETON: the dataclasses below are the agreed interface. ``load_config`` is to be
-implemented (helper: config+routing).
+The dataclasses below are the agreed interface; the loading and validation itself lives
+in ``config_loader`` (Kong's entity schemas) and ``lambda_schema`` (the plugin's config).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class LambdaPluginConfig:
     awsgateway_resource_id: str = "lambdaroute"
     awsgateway_stage_variables: dict[str, str] | None = None
     alb_target_group_arn: str = (
-        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda-route/0123456789abcdef"
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda-route/"
+        "0123456789abcdef"
     )
 
 
@@ -112,6 +113,12 @@ class Route:
     lambda_plugin: LambdaPluginConfig | None = None
     #: index in the file, the final tie-breaker
     order: int = 0
+    #: Kong: what to answer when an https-only route is requested over http (426 or a redirect)
+    https_redirect_status_code: int = 426
+    #: TLS server names (only checked for https requests, as in Kong)
+    snis: tuple[str, ...] = ()
+    #: "v0" or "v1"; Kong's traditional_compatible router always behaves as "v0"
+    path_handling: str = "v0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +138,19 @@ class LambdaRouteConfig:
     consumers: tuple[Consumer, ...] = ()
     #: names of non-aws-lambda plugins that were ignored (reported once, as a warning)
     ignored_plugins: tuple[str, ...] = field(default=())
+    #: every enabled aws-lambda plugin, in file order
+    plugins: tuple[Plugin, ...] = ()
+    #: labels of consumer-scoped aws-lambda plugins: validated, but not applied (yet)
+    consumer_scoped_plugins: tuple[str, ...] = ()
 
 
 def load_config(path: str) -> LambdaRouteConfig:
     """Read, parse and validate a Kong declarative config file (YAML or JSON).
 
-    Raises ConfigError (one clear message naming file, entity and field) on any problem.
+    Raises ConfigError (one clear message naming file, entity and field) on any problem,
+    and never anything else.
     """
-    raise NotImplementedError
+    # Imported here: the loader builds the dataclasses above, so it imports this module.
+    from .config_loader import load
+
+    return load(path)
