@@ -233,6 +233,32 @@ def test_default_multipart_without_a_usable_boundary_has_no_args() -> None:
     }
 
 
+def test_default_multipart_names_preamble_epilogue_and_unterminated_parts() -> None:
+    body = (
+        b"preamble\r\n"
+        b"--b0\r\n"
+        b'Content-Disposition: form-data; name="caf\xc3\xa9 ;x"\r\n\r\n'
+        b"raw utf-8 name\r\n"
+        b"--b0\r\n"
+        b"content-disposition: form-data; name*=UTF-8''%E2%82%AC\r\n\r\n"
+        b"rfc 2231 name\r\n"
+        b"--b0\r\n"
+        b"Content-Disposition: form-data; name=empty\r\n\r\n"
+        b"\r\n"
+        b"--b0--\r\n"
+        b"--b0\r\n"
+        b'Content-Disposition: form-data; name="after_close"\r\n\r\n'
+        b"epilogue\r\n"
+    )
+    assert default(body=body, content_type="multipart/form-data; boundary=b0") == {
+        "café ;x": "raw utf-8 name",
+        "€": "rfc 2231 name",
+        "empty": "",
+    }
+    unterminated = b'--b0\r\nContent-Disposition: form-data; name="a"\r\n\r\ncut off'
+    assert default(body=unterminated, content_type="multipart/form-data; boundary=b0") == {}
+
+
 def test_default_mode_output_is_compact_utf8_json() -> None:
     request = make_request(query="k=%C3%A9+%E2%82%AC&n")
     assert build_payload(LambdaPluginConfig(), request).data == '{"k":"é €","n":true}'.encode()

@@ -18,8 +18,8 @@ from __future__ import annotations
 import binascii
 import enum
 import json
-from email import policy
-from email.parser import BytesParser
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -133,28 +133,66 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
     """The named parts of a multipart/form-data body: ``{name: value}``, lists for repeats.
 
     Every part's content becomes a plain string (a file's content too, as in Kong):
-    UTF-8 text, or base64 text when it is not UTF-8. Parts without a name and nested
-    multipart parts are left out. A body without a usable boundary gives ``{}``.
+    UTF-8 text, or base64 text when it is not UTF-8. Parts are delimited by CRLF as RFC 7578
+    requires; parts without a name, an unterminated last part and anything after the close
+    delimiter are left out; a Content-Transfer-Encoding is not applied (as in Kong). A body
+    without a usable boundary gives ``{}``.
+
+    Hand-written rather than ``email.parser``: that took ~0.5 ms per request plus ~18 ms per
+    MB of file on the event loop; this is a few ``bytes.find`` calls.
     """
-    header = b"Content-Type: " + content_type.encode("utf-8", "replace") + b"\r\n\r\n"
-    message = BytesParser(policy=policy.default).parsebytes(header + body)
-    if not message.is_multipart():
+    boundary = _boundary(content_type)
+    if not boundary:
         return {}
+    dash_boundary = b"--" + boundary
+    delimiter = b"\r\n" + dash_boundary
+    if body.startswith(dash_boundary):
+        position = len(dash_boundary)
+    else:
+        position = body.find(delimiter)
+        if position < 0:
+            return {}
+        position += len(delimiter)
     table: dict[str, Any] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        content = part.get_payload(decode=True)
-        if not isinstance(name, str) or not isinstance(content, bytes):
-            continue
-        value = text_or_base64(content)
-        existing = table.get(name)
-        if existing is None:
-            table[name] = value
-        elif isinstance(existing, list):
-            existing.append(value)
-        else:
-            table[name] = [existing, value]
+    while not body.startswith(b"--", position):  # "--" after a delimiter closes the body
+        end = body.find(delimiter, position)
+        if end < 0:
+            break
+        headers_end = body.find(b"\r\n\r\n", position, end)
+        name = _part_name(body[position:headers_end]) if headers_end >= 0 else None
+        if name is not None:
+            value = text_or_base64(body[headers_end + 4 : end])
+            existing = table.get(name)
+            if existing is None:
+                table[name] = value
+            elif isinstance(existing, list):
+                existing.append(value)
+            else:
+                table[name] = [existing, value]
+        position = end + len(delimiter)
     return table
+
+
+def _boundary(content_type: str) -> bytes | None:
+    """The ``boundary`` parameter (quoted or not) of a Content-Type value."""
+    message = Message()
+    message["content-type"] = content_type
+    boundary = message.get_boundary()
+    return boundary.encode("utf-8", "replace") if boundary else None
+
+
+def _part_name(headers: bytes) -> str | None:
+    """The ``name`` of a part's Content-Disposition (quoted, or RFC 2231 ``name*=``)."""
+    for line in headers.split(b"\r\n"):
+        field, colon, value = line.partition(b":")
+        if colon and field.strip().lower() == b"content-disposition":
+            message = Message()
+            message["content-disposition"] = value.decode("utf-8", "replace").strip()
+            name = message.get_param("name", header="content-disposition")
+            if isinstance(name, tuple):
+                name = collapse_rfc2231_value(name)
+            return name or None
+    return None
 
 
 def text_or_base64(data: bytes) -> str:
