@@ -735,7 +735,7 @@ class _Loader:
             for i, item in enumerate(items):
                 if item.startswith("~*"):
                     try:
-                        compile_route_regex(item[2:].lower())
+                        re.compile(item[2:].lower())
                     except re.error as exc:
                         raise FieldError(
                             f"headers.{name}[{i}]", f"invalid regex: '{item[2:]}' ({exc})"
