@@ -1,0 +1,11 @@
+"""A local AWS Lambda server: the Invoke API on the wire, Python handlers in worker processes.
+
+    server     the aiohttp app (Invoke API, invocation types, logs, AWS error responses)
+    sigv4      SigV4 verification with AWS's 403 errors
+    functions  the functions YAML file, and name/ARN/qualifier resolution
+    workers    pooled worker processes, concurrency limits, timeouts, reload
+    runtime    what runs inside a worker (context object, log capture); stdlib only
+    cli        the ``local-lambda`` command (``scripts/local_lambda.py``)
+
+Kept import-free: workers run ``python -m local_lambda.runtime`` and must start fast.
+"""

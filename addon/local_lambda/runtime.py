@@ -1,0 +1,332 @@
+"""The code that runs inside a worker process: one Lambda execution environment.
+
+Started by the server as ``python -m local_lambda.runtime HANDLER_FILE HANDLER_NAME`` with
+the function's environment. It imports only the standard library, so it starts fast.
+
+Protocol, over the worker's original stdin/stdout (both are moved away at start, so a
+handler that prints, or writes to fd 1, cannot corrupt it). Every frame is a kind byte, a
+4-byte big-endian length and the body:
+
+    server -> worker  b"I"  invoke: meta JSON (length-prefixed) + the event payload bytes
+    worker -> server  b"R"  ready: JSON {"error": error object or null}
+                      b"L"  log text (stdout, stderr and the logging module), as written
+                      b"D"  done: meta JSON {"error", "duration_ms", "max_memory_mb"}
+                            (length-prefixed) + the result JSON (or the error object)
+
+The context object and the error objects follow the AWS Python runtime (awslambdaric).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+_FRAME_HEADER = struct.Struct(">cI")
+_LENGTH = struct.Struct(">I")
+
+
+def pack(kind: bytes, body: bytes) -> bytes:
+    return _FRAME_HEADER.pack(kind, len(body)) + body
+
+
+def pack_with_meta(kind: bytes, meta: dict[str, Any], payload: bytes) -> bytes:
+    meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
+    return pack(kind, _LENGTH.pack(len(meta_bytes)) + meta_bytes + payload)
+
+
+def split_meta(body: bytes) -> tuple[dict[str, Any], bytes]:
+    (meta_length,) = _LENGTH.unpack_from(body)
+    end = _LENGTH.size + meta_length
+    return json.loads(body[_LENGTH.size : end]), body[end:]
+
+
+class FrameWriter:
+    """Writes frames to the server; thread-safe, since handlers may print from threads."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, frame: bytes) -> None:
+        with self._lock:
+            self._stream.write(frame)
+            self._stream.flush()
+
+
+class LogStream(io.TextIOBase):
+    """Replaces sys.stdout/sys.stderr: forwards complete lines to the server as log frames."""
+
+    def __init__(self, writer: FrameWriter, fd: int) -> None:
+        super().__init__()
+        self._writer = writer
+        self._fd = fd
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        """The fd-level stream (redirected to the server's stderr): not captured, but works."""
+        return self._fd
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending.append(text)
+        if "\n" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            text, self._pending = "".join(self._pending), []
+        if text:
+            self._writer.send(pack(b"L", text.encode("utf-8", "replace")))
+
+
+class LambdaLogHandler(logging.Handler):
+    """The AWS runtime's root handler: ``[LEVEL]\\ttime\\trequest id\\tmessage``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_id = ""
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        formatter.converter = time.gmtime
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.aws_request_id = self.request_id
+        try:
+            sys.stdout.write(self.format(record))
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self) -> None:
+        self.cognito_identity_id: str | None = None
+        self.cognito_identity_pool_id: str | None = None
+
+
+class Client:
+    __slots__ = (
+        "app_package_name",
+        "app_title",
+        "app_version_code",
+        "app_version_name",
+        "installation_id",
+    )
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, data.get(name))
+
+
+class ClientContext:
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        client = data.get("client")
+        self.client = Client(client) if isinstance(client, dict) else None
+        self.custom = data.get("custom")
+        self.env = data.get("env")
+
+
+class LambdaContext:
+    """The ``context`` argument, with the attributes of the AWS Python runtime's.
+
+    As there, ``memory_limit_in_mb`` is a string.
+    """
+
+    def __init__(self, meta: dict[str, Any], deadline: float) -> None:
+        self.aws_request_id: str = meta["request_id"]
+        self.function_name: str = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version: str = meta["version"]
+        self.invoked_function_arn: str = meta["invoked_arn"]
+        self.memory_limit_in_mb: str = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.log_group_name: str = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name: str = meta["log_stream"]
+        self.identity = CognitoIdentity()
+        client_context = meta.get("client_context")
+        self.client_context = (
+            ClientContext(client_context) if isinstance(client_context, dict) else None
+        )
+        self.tenant_id: str | None = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+    def log(self, message: str) -> None:
+        sys.stdout.write(message)
+        sys.stdout.flush()
+
+
+def error_object(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """The AWS Python runtime's error body, without the runtime's own frame."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(traceback.extract_tb(tb)),
+    }
+
+
+def load_handler(handler_file: Path, handler_name: str) -> Callable[[Any, Any], Any]:
+    """Import the handler's file as its module (its directory first on sys.path)."""
+    module_name = handler_file.stem
+    spec = importlib.util.spec_from_file_location(module_name, handler_file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {handler_file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    handler = getattr(module, handler_name, None)
+    if not callable(handler):
+        raise _HandlerNotFound(f"Handler '{handler_name}' missing on module '{module_name}'")
+    return handler
+
+
+class _HandlerNotFound(Exception):
+    pass
+
+
+def init_error(exc: BaseException, module_name: str) -> dict[str, Any]:
+    if isinstance(exc, _HandlerNotFound):
+        error_type, message = "Runtime.HandlerNotFound", str(exc)
+    elif isinstance(exc, SyntaxError):
+        error_type, message = (
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {exc}",
+        )
+    elif isinstance(exc, ImportError):
+        error_type, message = (
+            "Runtime.ImportModuleError",
+            f"Unable to import module '{module_name}': {exc}",
+        )
+    else:
+        return error_object(exc, "")
+    return {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": []}
+
+
+def max_memory_mb() -> int:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
+
+
+class Worker:
+    """Reads invocations, runs the handler, answers; one invocation at a time."""
+
+    def __init__(
+        self, reader: BinaryIO, writer: FrameWriter, log_handler: LambdaLogHandler
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._log_handler = log_handler
+
+    def read_frame(self) -> tuple[bytes, bytes] | None:
+        header = self._reader.read(_FRAME_HEADER.size)
+        if len(header) < _FRAME_HEADER.size:
+            return None
+        kind, length = _FRAME_HEADER.unpack(header)
+        body = self._reader.read(length)
+        return (kind, body) if len(body) == length else None
+
+    def serve(self, handler: Callable[[Any, Any], Any]) -> None:
+        while (frame := self.read_frame()) is not None:
+            meta, payload = split_meta(frame[1])
+            self._writer.send(self.invoke(handler, meta, payload))
+
+    def invoke(
+        self, handler: Callable[[Any, Any], Any], meta: dict[str, Any], payload: bytes
+    ) -> bytes:
+        request_id = meta["request_id"]
+        deadline = time.monotonic() + meta["timeout"]
+        os.environ["AWS_LAMBDA_FUNCTION_VERSION"] = meta["version"]
+        self._log_handler.request_id = request_id
+        started = time.perf_counter()
+        failed = False
+        try:
+            event = json.loads(payload) if payload else {}
+            result = handler(event, LambdaContext(meta, deadline))
+            try:
+                body = json.dumps(result).encode()
+            except (TypeError, ValueError) as exc:
+                failed = True
+                body = _marshal_error(exc, request_id)
+        except Exception as exc:
+            failed = True
+            error = error_object(exc, request_id)
+            sys.stdout.write(
+                f"[ERROR] {error['errorType']}: {error['errorMessage']}\n"
+                f"Traceback (most recent call last):\n{''.join(error['stackTrace'])}"
+            )
+            body = json.dumps(error).encode()
+        duration_ms = (time.perf_counter() - started) * 1000
+        sys.stdout.flush()
+        sys.stderr.flush()
+        meta_out = {"error": failed, "duration_ms": duration_ms, "max_memory_mb": max_memory_mb()}
+        return pack_with_meta(b"D", meta_out, body)
+
+
+def _marshal_error(exc: Exception, request_id: str) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": f"Unable to marshal response: {exc}",
+            "errorType": "Runtime.MarshalError",
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+    ).encode()
+
+
+def main() -> None:
+    handler_file, handler_name = Path(sys.argv[1]), sys.argv[2]
+    reader = os.fdopen(os.dup(0), "rb")
+    writer = FrameWriter(os.fdopen(os.dup(1), "wb"))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    sys.stdout = LogStream(writer, 1)
+    sys.stderr = LogStream(writer, 2)
+    log_handler = LambdaLogHandler()
+    logging.getLogger().addHandler(log_handler)
+    sys.path.insert(0, str(handler_file.parent))
+
+    try:
+        handler = load_handler(handler_file, handler_name)
+    except Exception as exc:
+        error = init_error(exc, handler_file.stem)
+        sys.stdout.write(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n")
+        writer.send(pack(b"R", json.dumps({"error": error}).encode()))
+        return
+    sys.stdout.flush()
+    writer.send(pack(b"R", json.dumps({"error": None}).encode()))
+    Worker(reader, writer, log_handler).serve(handler)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""Worker processes: warm execution environments per function, like Lambda's.
+
+Each function has a pool. An invocation takes an idle worker or starts a new one, up to
+the function's ``reserved_concurrency`` and the server-wide cap (429 over either). A
+worker is a plain subprocess running ``local_lambda.runtime`` and speaking frames over
+pipes (see runtime.py); the event loop only ever awaits it. A timeout ends the worker, a
+crash is reported as ``Runtime.ExitError``, and a handler file whose stat changed gets
+fresh workers on the next invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import local_lambda
+from local_lambda.errors import ServiceError, too_many_requests
+from local_lambda.functions import FunctionSpec, Target
+from local_lambda.runtime import pack_with_meta, split_meta
+
+INIT_TIMEOUT = 10.0
+"""Seconds a new worker may take to start and import its handler (AWS: 10 s)."""
+
+_ADDON_DIR = str(Path(local_lambda.__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One invocation to run."""
+
+    target: Target
+    request_id: str
+    payload: bytes
+    client_context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the function produced."""
+
+    payload: bytes
+    function_error: bool
+    log: str
+    """The execution log: the function's output between START and END/REPORT lines."""
+
+
+class WorkerExited(Exception):
+    """The worker process ended while it was starting or running an invocation."""
+
+    def __init__(self, returncode: int | None) -> None:
+        super().__init__(returncode)
+        self.returncode = returncode
+
+    @property
+    def reason(self) -> str:
+        code = self.returncode
+        if code is None:
+            return "Runtime exited without providing a reason"
+        if code < 0:
+            name = signal.strsignal(-code) or f"signal {-code}"
+            return f"Runtime exited with error: signal: {name.lower()}"
+        return f"Runtime exited with error: exit status {code}"
+
+
+@dataclass(slots=True, eq=False)
+class Worker:
+    """One running worker process (an execution environment)."""
+
+    process: asyncio.subprocess.Process
+    generation: int
+    environment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    init_ms: float | None = None
+    """Set until the first invocation reports it (the REPORT line's Init Duration)."""
+    init_log: str = ""
+    init_error: dict[str, Any] | None = None
+    max_memory_mb: int = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    def log_stream(self, version: str) -> str:
+        return f"{self.created:%Y/%m/%d}/[{version}]{self.environment_id}"
+
+    async def read_frame(self) -> tuple[bytes, bytes]:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            header = await stdout.readexactly(5)
+            body = await stdout.readexactly(int.from_bytes(header[1:], "big"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            raise WorkerExited(await self.process.wait()) from None
+        return header[:1], body
+
+    async def send(self, frame: bytes) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(frame)
+            await stdin.drain()
+        except ConnectionError:
+            raise WorkerExited(await self.process.wait()) from None
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        await self.process.wait()
+
+
+@dataclass(slots=True)
+class FunctionPool:
+    """The workers of one function."""
+
+    spec: FunctionSpec
+    environment: dict[str, str]
+    idle: list[Worker] = field(default_factory=list)
+    busy: int = 0
+    generation: int = 0
+    code_stamp: tuple[int, int, int] | None = None
+
+    def check_code(self) -> list[Worker]:
+        """Start a new generation if the handler file changed; return the idle workers to end.
+
+        One ``os.stat`` per invocation: the inode cache answers it in microseconds, and it
+        is what makes an edit visible on the very next invocation.
+        """
+        try:
+            stat = os.stat(self.spec.handler_file)
+            stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            stamp = None
+        if stamp == self.code_stamp:
+            return []
+        self.code_stamp = stamp
+        self.generation += 1
+        stale, self.idle = self.idle, []
+        return stale
+
+    async def start_worker(self) -> Worker:
+        spec = self.spec
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "local_lambda.runtime",
+            str(spec.handler_file),
+            spec.handler_name,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self.environment,
+            cwd=spec.handler_file.parent,
+            start_new_session=True,
+        )
+        worker = Worker(process, self.generation)
+        spawned = time.perf_counter()
+        logs: list[str] = []
+        try:
+            async with asyncio.timeout(INIT_TIMEOUT):
+                while True:
+                    kind, body = await worker.read_frame()
+                    if kind == b"L":
+                        logs.append(body.decode("utf-8", "replace"))
+                        continue
+                    ready = json.loads(body)
+                    break
+        except TimeoutError:
+            await worker.kill()
+            raise WorkerExited(None) from None
+        except BaseException:
+            await worker.kill()
+            raise
+        worker.init_ms = (time.perf_counter() - spawned) * 1000
+        worker.init_error = ready["error"]
+        worker.init_log = "".join(logs)
+        return worker
+
+
+def worker_environment(spec: FunctionSpec, region: str) -> dict[str, str]:
+    """The process environment: the server's, the function's, then the Lambda variables."""
+    environment = dict(os.environ)
+    environment.update(spec.environment)
+    python_path = environment.get("PYTHONPATH")
+    environment.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
+            "LAMBDA_TASK_ROOT": str(spec.handler_file.parent),
+            "_HANDLER": spec.handler,
+            "PYTHONPATH": _ADDON_DIR + (os.pathsep + python_path if python_path else ""),
+        }
+    )
+    return environment
+
+
+class WorkerManager:
+    """Runs invocations on pooled workers, enforcing concurrency limits and timeouts."""
+
+    def __init__(self, specs: dict[str, FunctionSpec], region: str, max_concurrency: int) -> None:
+        self._pools = {
+            name: FunctionPool(spec, worker_environment(spec, region))
+            for name, spec in specs.items()
+        }
+        self._max_concurrency = max_concurrency
+        self._running = 0
+        self._busy_workers: set[Worker] = set()
+        self._reaping: set[asyncio.Task[None]] = set()
+
+    async def warm_up(self) -> None:
+        """Start one worker per function, so that the first invocations are warm."""
+
+        async def one(pool: FunctionPool) -> None:
+            pool.check_code()
+            with contextlib.suppress(Exception):
+                worker = await pool.start_worker()
+                if worker.init_error is None and worker.generation == pool.generation:
+                    pool.idle.append(worker)
+                else:
+                    await worker.kill()
+
+        await asyncio.gather(*(one(pool) for pool in self._pools.values()))
+
+    def reserve(self, name: str) -> None:
+        """Count an invocation as running, or raise the 429 AWS would answer."""
+        pool = self._pools[name]
+        reserved = pool.spec.reserved_concurrency
+        if reserved is not None and pool.busy >= reserved:
+            raise too_many_requests("ReservedFunctionConcurrentInvocationLimitExceeded")
+        if self._running >= self._max_concurrency:
+            raise too_many_requests("ConcurrentInvocationLimitExceeded")
+        pool.busy += 1
+        self._running += 1
+
+    async def reserve_when_free(self, name: str) -> None:
+        """Wait for capacity instead of failing: Lambda queues Event invocations."""
+        while True:
+            try:
+                self.reserve(name)
+            except ServiceError:
+                await asyncio.sleep(0.05)
+            else:
+                return
+
+    def _unreserve(self, name: str) -> None:
+        self._pools[name].busy -= 1
+        self._running -= 1
+
+    async def invoke(self, call: Call) -> Outcome:
+        """Run a reserved invocation (see ``reserve``) to its outcome."""
+        pool = self._pools[call.target.spec.name]
+        try:
+            return await self._run(pool, call)
+        finally:
+            self._unreserve(pool.spec.name)
+
+    async def _run(self, pool: FunctionPool, call: Call) -> Outcome:
+        self._reap(pool.check_code())
+        worker = pool.idle.pop() if pool.idle else None
+        log = _LogBuilder(call, pool.spec)
+        started = time.perf_counter()
+        try:
+            if worker is None:
+                worker = await pool.start_worker()
+        except WorkerExited as exc:
+            return log.crashed(exc, (time.perf_counter() - started) * 1000, 0)
+        if worker.init_ms is not None:
+            log.init(worker.init_log, worker.init_ms)
+            worker.init_ms = None
+        if worker.init_error is not None:
+            self._reap([worker])
+            return log.finish(json.dumps(worker.init_error).encode(), True, 0.0, 0)
+        self._busy_workers.add(worker)
+        reusable = False
+        try:
+            outcome = await self._exchange(worker, pool.spec, call, log)
+            reusable = outcome is not None
+            if outcome is None:
+                return log.timed_out((time.perf_counter() - started) * 1000, worker.max_memory_mb)
+            return outcome
+        except WorkerExited as exc:
+            return log.crashed(exc, (time.perf_counter() - started) * 1000, worker.max_memory_mb)
+        finally:
+            self._busy_workers.discard(worker)
+            if reusable and worker.alive and worker.generation == pool.generation:
+                pool.idle.append(worker)
+            else:
+                self._reap([worker])
+
+    async def _exchange(
+        self, worker: Worker, spec: FunctionSpec, call: Call, log: _LogBuilder
+    ) -> Outcome | None:
+        """Send the invocation and read its logs and result; None if it timed out."""
+        meta = {
+            "request_id": call.request_id,
+            "version": call.target.version,
+            "invoked_arn": call.target.invoked_arn,
+            "timeout": spec.timeout,
+            "log_stream": worker.log_stream(call.target.version),
+            "client_context": call.client_context,
+        }
+        await worker.send(pack_with_meta(b"I", meta, call.payload))
+        try:
+            async with asyncio.timeout(spec.timeout):
+                while True:
+                    kind, body = await worker.read_frame()
+                    if kind == b"L":
+                        log.output(body.decode("utf-8", "replace"))
+                        continue
+                    result, payload = split_meta(body)
+                    break
+        except TimeoutError:
+            return None
+        worker.max_memory_mb = result["max_memory_mb"]
+        return log.finish(payload, result["error"], result["duration_ms"], worker.max_memory_mb)
+
+    def _reap(self, workers: list[Worker]) -> None:
+        for worker in workers:
+            task = asyncio.create_task(worker.kill())
+            self._reaping.add(task)
+            task.add_done_callback(self._reaping.discard)
+
+    async def close(self) -> None:
+        """End every worker (idle and busy) and wait for them."""
+        workers = list(self._busy_workers)
+        for pool in self._pools.values():
+            workers.extend(pool.idle)
+            pool.idle.clear()
+        await asyncio.gather(*(worker.kill() for worker in workers), *self._reaping)
+
+
+class _LogBuilder:
+    """Assembles one invocation's log as Lambda writes it (init output, START ... REPORT)."""
+
+    def __init__(self, call: Call, spec: FunctionSpec) -> None:
+        self._call = call
+        self._spec = spec
+        self._prefix = ""
+        self._init_ms: float | None = None
+        self._parts = [f"START RequestId: {call.request_id} Version: {call.target.version}\n"]
+
+    def init(self, init_log: str, init_ms: float) -> None:
+        self._prefix = init_log
+        self._init_ms = init_ms
+
+    def output(self, text: str) -> None:
+        self._parts.append(text)
+
+    def finish(self, payload: bytes, failed: bool, duration_ms: float, memory_mb: int) -> Outcome:
+        request_id = self._call.request_id
+        init = f"Init Duration: {self._init_ms:.2f} ms\t" if self._init_ms is not None else ""
+        self._parts.append(
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {math.ceil(duration_ms)} ms\t"
+            f"Memory Size: {self._spec.memory_size} MB\t"
+            f"Max Memory Used: {memory_mb} MB\t{init}\n"
+        )
+        return Outcome(payload, failed, self._prefix + "".join(self._parts))
+
+    def timed_out(self, duration_ms: float, memory_mb: int) -> Outcome:
+        request_id = self._call.request_id
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        message = f"Task timed out after {self._spec.timeout:.2f} seconds"
+        self._parts.append(f"{now} {request_id} {message}\n")
+        error = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: {message}",
+        }
+        return self.finish(json.dumps(error).encode(), True, duration_ms, memory_mb)
+
+    def crashed(self, exc: WorkerExited, duration_ms: float, memory_mb: int) -> Outcome:
+        request_id = self._call.request_id
+        message = f"RequestId: {request_id} Error: {exc.reason}"
+        self._parts.append(f"{message}\nRuntime.ExitError\n")
+        error = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return self.finish(json.dumps(error).encode(), True, duration_ms, memory_mb)
