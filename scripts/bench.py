@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Benchmark for issue 5: does a Lambda route cost no more than proxying?
+
+Starts on 127.0.0.1 a minimal Lambda Invoke endpoint, a plain HTTP upstream (both answer
+the same fixed JSON) and three ``mitmdump --mode reverse:...`` targets:
+
+    A  passthrough to the upstream
+    B  a trivial addon that synthesizes the same response with no I/O (mitmproxy's ceiling)
+    C  lambda-route (addon/lambda_route.py) routing every request to the Lambda endpoint,
+       with configs/bench.yaml (forward_request_method/uri/headers/body on)
+
+and drives them with a bounded load (wrk if installed, else scripts/bench_support/loadgen.py),
+alternating A/B/C in each round. Prints req/s, p50/p99 latency, the ratios C/A and C/B
+(medians over rounds) and whether each target of the issue is met.
+
+    .venv/bin/python scripts/bench.py                 # everything but the long leak run
+    .venv/bin/python scripts/bench.py --quick         # under a minute
+    .venv/bin/python scripts/bench.py --scenario leak # 100,000 requests through C
+    .venv/bin/python scripts/bench.py --profile       # + where C's CPU time goes (cProfile)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench_support import profiling, report, scenarios, stages
+from bench_support.drivers import available_generator
+from bench_support.environment import (
+    TARGETS,
+    Environment,
+    sized_body,
+    small_body,
+    start_environment,
+)
+from bench_support.procs import ProcessGroup
+from bench_support.scenarios import MIB, Settings
+
+ALL_SCENARIOS = ("throughput", "latency", "slow", "big", "leak", "stages")
+DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
+QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
+RENDERERS = {"stages": stages.render, "profile": profiling.render}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs of throughput, latency, slow and big (< 60 s)",
+    )
+    parser.add_argument(
+        "--scenario",
+        default=None,
+        help=f"comma-separated, from {','.join(ALL_SCENARIOS)} "
+        f"(default: all but leak; --quick: {','.join(QUICK_SCENARIOS)})",
+    )
+    parser.add_argument("--targets", default="A,B,C", help="which of A,B,C to run")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "asyncio"),
+        default="auto",
+        help="auto: wrk when installed, else the asyncio generator",
+    )
+    parser.add_argument("--rounds", type=int, help="rounds of A/B/C (default 5, quick 2)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per measured run, all scenarios (smoke tests)"
+    )
+    parser.add_argument("--leak-requests", type=int, default=100_000)
+    parser.add_argument("--big-size", type=int, help="bytes per big payload (default 4 MiB)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run C under cProfile and print lambdaroute's top functions",
+    )
+    parser.add_argument("--json", type=Path, help="also write all results to this file")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace, generator: str) -> Settings:
+    quick = args.quick
+    duration = args.duration
+    return Settings(
+        generator=generator,
+        rounds=args.rounds or (2 if quick else 5),
+        warmup=0.3 if quick or duration else 1.0,
+        throughput_duration=duration or (1.5 if quick else 10.0),
+        latency_duration=duration or (1.0 if quick else 5.0),
+        slow_duration=max(duration or 0, 1.5) if (duration or quick) else 10.0,
+        big_duration=duration or (1.0 if quick else 5.0),
+        big_size=args.big_size or (MIB if quick else 4 * MIB),
+        leak_requests=args.leak_requests,
+        stage_iterations=2_000 if quick else 20_000,
+        invoke_iterations=200 if quick else 2_000,
+    )
+
+
+def machine(generator: str) -> dict[str, Any]:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "mitmproxy": version("mitmproxy"),
+        "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "generator": generator,
+    }
+
+
+class Run:
+    """Collects results, prints each scenario as it completes."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, targets: list[str]) -> None:
+        self.args = args
+        self.settings = settings
+        self.targets = targets
+        self.results: dict[str, Any] = {}
+        self.not_measured: dict[str, str] = {}
+
+    def record(self, name: str, result: dict[str, Any]) -> None:
+        self.results[name] = result
+        renderer = RENDERERS.get(name)
+        text = f"\n== {name}\n{renderer(result)}" if renderer else report.scenario(name, result)
+        print(text, flush=True)
+
+    def note_failures(self, env: Environment) -> None:
+        new = {t: why for t, why in env.failures.items() if t not in self.not_measured}
+        if new:
+            print(report.failures(new), flush=True)
+        self.not_measured.update(new)
+
+    def environment(
+        self, group: ProcessGroup, label: str, body: bytes, delay: float = 0.0
+    ) -> Environment:
+        env = start_environment(group, targets=self.targets, body=body, delay=delay, label=label)
+        self.note_failures(env)
+        return env
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    generator = available_generator(args.loadgen)
+    settings = settings_from(args, generator)
+    chosen = (
+        args.scenario.split(",")
+        if args.scenario
+        else list(QUICK_SCENARIOS if args.quick else DEFAULT_SCENARIOS)
+    )
+    unknown = set(chosen) - set(ALL_SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    targets = [t for t in TARGETS if t in args.targets.upper().split(",")]
+    about = machine(
+        generator if generator == "wrk" else "asyncio (scripts/bench_support/loadgen.py)"
+    )
+    print(report.machine_line(about), flush=True)
+    bench = Run(args, settings, targets)
+
+    if {"throughput", "latency", "big", "leak", "stages"} & set(chosen):
+        with ProcessGroup(workdir) as group:
+            env = bench.environment(group, "small", small_body())
+            if "throughput" in chosen:
+                bench.record("throughput", scenarios.throughput(env, settings))
+            if "latency" in chosen:
+                bench.record("latency", scenarios.latency(env, settings))
+            if "big" in chosen:
+                bench.record("big requests", scenarios.big(env, settings, direction="requests"))
+            if "leak" in chosen:
+                bench.record("leak", scenarios.leak(env, settings))
+            if "stages" in chosen:
+                bench.record("stages", stages.measure(env.lambda_peer.port, workdir, settings))
+    if "slow" in chosen:
+        with ProcessGroup(workdir) as group:
+            env = bench.environment(group, "slow", small_body(), delay=settings.slow_delay)
+            bench.record("slow", scenarios.slow(env, settings))
+    if "big" in chosen:
+        with ProcessGroup(workdir) as group:
+            env = bench.environment(group, "big", sized_body(settings.big_size))
+            bench.record("big responses", scenarios.big(env, settings, direction="responses"))
+    if args.profile:
+        bench.record("profile", profiling.profile_c(workdir, settings, bench.note_failures))
+    return {
+        "machine": about,
+        "settings": asdict(settings),
+        "scenarios": bench.results,
+        "not_measured": bench.not_measured,
+    }
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that every started process is stopped."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lambda-route-bench-") as workdir:
+        try:
+            results = run(args, Path(workdir))
+        except KeyboardInterrupt:
+            print("\ninterrupted; every process was stopped", file=sys.stderr)
+            return 130
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    print(f"\nfinished in {results['elapsed_s']} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 1 if results["not_measured"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Driving a target with a bounded load: wrk when installed (and asked for), else the
+asyncio generator in loadgen.py; both give the same result fields."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .procs import PYTHON, SUPPORT
+
+#: wrk prints this line from its ``done`` callback (latencies in microseconds)
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,' ..
+    '"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d,"bytes":%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    summary.bytes))
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    port: int
+    connections: int
+    duration: float = 5.0
+    requests: int = 0  # > 0: this many requests in all instead of a duration
+    warmup: float = 0.5
+    path: str = "/bench/items?page=1&size=10"
+    method: str = "GET"
+    body_size: int = 0
+    expect_size: int | None = None
+    timeout: float = 30.0
+
+
+def available_generator(requested: str) -> str:
+    """``asyncio`` or ``wrk``: ``auto`` takes wrk when it is on PATH."""
+    if requested == "auto":
+        return "wrk" if shutil.which("wrk") else "asyncio"
+    if requested == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("--loadgen wrk: wrk is not installed (apt-get install -y wrk)")
+    return requested
+
+
+def drive(spec: LoadSpec, generator: str) -> dict[str, Any]:
+    """One load run; the result dict has requests, errors, rps, p50/p90/p99/max_ms."""
+    if generator == "wrk" and not spec.requests and not spec.body_size and spec.expect_size is None:
+        return _drive_wrk(spec)
+    return _drive_asyncio(spec)
+
+
+def _drive_asyncio(spec: LoadSpec) -> dict[str, Any]:
+    argv = [
+        PYTHON,
+        str(SUPPORT / "loadgen.py"),
+        "--port",
+        str(spec.port),
+        "--path",
+        spec.path,
+        "--method",
+        spec.method,
+        "--body-size",
+        str(spec.body_size),
+        "--connections",
+        str(spec.connections),
+        "--duration",
+        str(spec.duration),
+        "--requests",
+        str(spec.requests),
+        "--warmup",
+        str(spec.warmup),
+        "--timeout",
+        str(spec.timeout),
+    ]
+    if spec.expect_size is not None:
+        argv += ["--expect-size", str(spec.expect_size)]
+    limit = spec.warmup + spec.duration + spec.timeout + 60 + spec.requests / 50
+    done = subprocess.run(argv, capture_output=True, check=False, timeout=limit)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _drive_wrk(spec: LoadSpec) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f'wrk.method = "{spec.method}"\n')
+        script.write('wrk.headers["Host"] = "bench.example"\n')
+        script.write('wrk.headers["Accept"] = "application/json"\n')
+        script.write('wrk.headers["X-Request-Source"] = "bench"\n')
+        script.write(WRK_REPORT)
+    try:
+        url = f"http://127.0.0.1:{spec.port}{spec.path}"
+        common = [
+            "wrk",
+            "-t1",
+            f"-c{spec.connections}",
+            f"--timeout={spec.timeout:g}s",
+            "-s",
+            script.name,
+        ]
+        if spec.warmup:
+            subprocess.run(
+                [*common, f"-d{max(1, round(spec.warmup))}s", url], capture_output=True, check=False
+            )
+        done = subprocess.run(
+            [*common, f"-d{max(1, round(spec.duration))}s", url],
+            capture_output=True,
+            check=False,
+            timeout=spec.duration + 90,
+        )
+    finally:
+        Path(script.name).unlink()
+    lines = [line for line in done.stdout.decode().splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"wrk failed: {done.stdout.decode()[-1000:]}{done.stderr.decode()[-1000:]}"
+        )
+    report = json.loads(lines[-1])
+    elapsed = report["duration_us"] / 1e6
+    errors = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
+    ok = report["requests"] - report["status"]
+    return {
+        "generator": "wrk",
+        "connections": spec.connections,
+        "requests": ok,
+        "errors": errors,
+        "error_samples": [
+            f"{k}: {report[k]}"
+            for k in ("connect", "read", "write", "status", "timeout")
+            if report[k]
+        ],
+        "elapsed_s": elapsed,
+        "rps": ok / elapsed if elapsed else 0.0,
+        "p50_ms": report["p50"] / 1000,
+        "p90_ms": report["p90"] / 1000,
+        "p99_ms": report["p99"] / 1000,
+        "max_ms": report["max"] / 1000,
+        "bytes_received": report["bytes"],
+    }

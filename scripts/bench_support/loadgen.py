@@ -1,0 +1,239 @@
+"""The asyncio load generator: a fixed number of keep-alive HTTP/1.1 connections, each
+sending its next request as soon as the previous answer arrived (a closed loop, so the load
+is bounded by the connection count).
+
+Run as its own process (``python loadgen.py ...``) so that it does not share a core with the
+harness; prints one JSON object (``LoadResult`` fields) on stdout.
+
+Phases: all connections are opened first (connect time is not request latency); then each
+connection warms up for ``--warmup`` seconds (at least one request, not recorded); when every
+connection has warmed up the clock starts, and each connection loops until ``--duration``
+elapsed or ``--requests`` were sent in all. Requests in flight at the deadline finish and
+count; the elapsed time runs until the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+#: per-connection read buffer; big responses are read with readexactly regardless
+READ_LIMIT = 1 << 20
+MAX_ERROR_SAMPLES = 5
+
+
+class BadResponse(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Totals:
+    """Shared by every connection of one run."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    bytes_received: int = 0
+    requests_left: int = -1  # -1: run for a duration instead
+    deadline: float = math.inf
+    warm: int = 0
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(what)
+
+
+def build_request(method: str, path: str, body_size: int) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: bench.example",
+        "User-Agent: lambda-route-bench/1",
+        "Accept: application/json",
+        "X-Request-Source: bench",
+    ]
+    if body_size or method in ("POST", "PUT", "PATCH"):
+        lines += ["Content-Type: text/plain", f"Content-Length: {body_size}"]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return head + b"b" * body_size
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """(status, body length) of one response; the body is read and dropped."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    start = lower.find(b"\r\ncontent-length:")
+    if start >= 0:
+        end = lower.index(b"\r\n", start + 2)
+        length = int(head[start + 17 : end])
+        if length:
+            await reader.readexactly(length)
+        return status, length
+    if b"\r\ntransfer-encoding: chunked" in lower:
+        return status, await _read_chunked(reader)
+    raise BadResponse("response without Content-Length or chunked body")
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> int:
+    total = 0
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass
+            return total
+        await reader.readexactly(size + 2)
+        total += size
+
+
+class Connection:
+    def __init__(
+        self, host: str, port: int, request: bytes, expect_size: int | None, timeout: float
+    ) -> None:
+        self.address = (host, port)
+        self.request = request
+        self.expect_size = expect_size
+        self.timeout = timeout
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(*self.address, limit=READ_LIMIT)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def exchange(self, totals: Totals) -> bool:
+        """One request/response; False (and the error counted) when it failed."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                if self.writer is None:
+                    await self.open()
+                assert self.reader is not None and self.writer is not None
+                self.writer.write(self.request)
+                if len(self.request) > READ_LIMIT:
+                    await self.writer.drain()
+                status, size = await read_response(self.reader)
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            BadResponse,
+            ValueError,
+        ) as error:
+            totals.error(f"{type(error).__name__}: {error}")
+            self.close()
+            return False
+        totals.bytes_received += size
+        if status != 200:
+            totals.error(f"HTTP {status}")
+            return False
+        if self.expect_size is not None and size != self.expect_size:
+            totals.error(f"body of {size} bytes, expected {self.expect_size}")
+            return False
+        return True
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    request = build_request(args.method, args.path, args.body_size)
+    connections = [
+        Connection(args.host, args.port, request, args.expect_size, args.timeout)
+        for _ in range(args.connections)
+    ]
+    totals = Totals(requests_left=args.requests if args.requests else -1)
+    connect_slots = asyncio.Semaphore(64)
+
+    async def open_one(connection: Connection) -> None:
+        async with connect_slots:
+            await connection.open()
+
+    await asyncio.gather(*(open_one(c) for c in connections))
+    all_warm = asyncio.Event()
+    clock: list[float] = []
+
+    async def drive(connection: Connection) -> None:
+        if args.warmup:
+            warm_until, scratch = time.perf_counter() + args.warmup, Totals()
+            while True:
+                await connection.exchange(scratch)
+                if time.perf_counter() >= warm_until:
+                    break
+        totals.warm += 1
+        if totals.warm == len(connections):
+            clock.append(time.perf_counter())
+            totals.deadline = clock[0] + args.duration if not args.requests else math.inf
+            all_warm.set()
+        await all_warm.wait()
+        latencies = totals.latencies
+        perf_counter = time.perf_counter
+        while True:
+            if totals.requests_left == 0:
+                break
+            if totals.requests_left > 0:
+                totals.requests_left -= 1
+            started = perf_counter()
+            if started >= totals.deadline:
+                break
+            if await connection.exchange(totals):
+                latencies.append(perf_counter() - started)
+        connection.close()
+
+    await asyncio.gather(*(drive(c) for c in connections))
+    elapsed = time.perf_counter() - clock[0]
+    return summarize(totals, elapsed, args.connections)
+
+
+def summarize(totals: Totals, elapsed: float, connections: int) -> dict[str, object]:
+    ordered = sorted(totals.latencies)
+
+    def percentile_ms(q: float) -> float | None:
+        if not ordered:
+            return None
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000
+
+    return {
+        "generator": "asyncio",
+        "connections": connections,
+        "requests": len(ordered),
+        "errors": totals.errors,
+        "error_samples": totals.error_samples,
+        "elapsed_s": elapsed,
+        "rps": len(ordered) / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": percentile_ms(0.50),
+        "p90_ms": percentile_ms(0.90),
+        "p99_ms": percentile_ms(0.99),
+        "max_ms": ordered[-1] * 1000 if ordered else None,
+        "bytes_received": totals.bytes_received,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="closed-loop asyncio HTTP/1.1 load generator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body-size", type=int, default=0, help="request body bytes")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
+    parser.add_argument("--requests", type=int, default=0, help="total requests instead")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds, not recorded")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
+    parser.add_argument("--expect-size", type=int, default=None, help="response body bytes")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    print(json.dumps(asyncio.run(run(parse_args(argv)))))
+
+
+if __name__ == "__main__":
+    main()
