@@ -142,6 +142,11 @@ def test_default_ignores_json_scalars_and_invalid_json(body: bytes) -> None:
     assert default(query="q=1", body=body, content_type=JSON_CT) == {"q": "1"}
 
 
+def test_default_ignores_json_nested_too_deeply_to_parse() -> None:
+    payload = default(query="q=1", body=b"[" * 100_000 + b"]" * 100_000, content_type=JSON_CT)
+    assert payload == {"q": "1"}
+
+
 def test_default_ignores_json_that_is_not_utf8() -> None:
     payload = default(query="q=1", body=b'{"a": "\xe9"}', content_type=JSON_CT)
     assert payload == {"q": "1"}
@@ -235,7 +240,8 @@ def test_default_multipart_without_a_usable_boundary_has_no_args() -> None:
 
 def test_default_multipart_names_preamble_epilogue_and_unterminated_parts() -> None:
     body = (
-        b"preamble\r\n"
+        # a preamble that would look like a part to a parser not looking for the boundary
+        b'pre:\r\nContent-Disposition: form-data; name="preamble"\r\n\r\nnot a part\r\n'
         b"--b0\r\n"
         b'Content-Disposition: form-data; name="caf\xc3\xa9 ;x"\r\n\r\n'
         b"raw utf-8 name\r\n"
@@ -245,10 +251,14 @@ def test_default_multipart_names_preamble_epilogue_and_unterminated_parts() -> N
         b"--b0\r\n"
         b"Content-Disposition: form-data; name=empty\r\n\r\n"
         b"\r\n"
+        b"--b0\r\n"
+        b'Content-Disposition: form-data; name=""\r\n\r\n'
+        b"empty names are dropped, as nginx drops empty arg keys\r\n"
         b"--b0--\r\n"
         b"--b0\r\n"
         b'Content-Disposition: form-data; name="after_close"\r\n\r\n'
         b"epilogue\r\n"
+        b"--b0--\r\n"
     )
     assert default(body=body, content_type="multipart/form-data; boundary=b0") == {
         "café ;x": "raw utf-8 name",
