@@ -27,6 +27,7 @@ from urllib.parse import unquote, unquote_plus
 
 from .config import LambdaPluginConfig
 from .snapshot import IncomingRequest
+from .uri import escape, normalize
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -304,18 +305,29 @@ def _clf_time(epoch: float) -> str:
 
 
 def _resource(request: IncomingRequest, *, decode: bool) -> tuple[str, dict[str, str]]:
-    """(resource, pathParameters) for the request. The greedy ``proxy`` parameter is
-    the client's path after the route prefix, decoded when the event's path is (v2)."""
+    """(resource, pathParameters) for the request.
+
+    Regex routes: the router's named captures (of Kong's normalized path), fully decoded
+    in v2 as HTTP API does. Prefix routes: the greedy ``proxy`` parameter is the rest of
+    the path after the prefix, percent-encoded like v1's ``path``, or decoded (v2).
+    """
     shape = route_shape(request.route.matched_path)
     if shape.template is not None:
-        return shape.template, dict(request.route.path_captures)
-    raw_path = unquote(request.raw_path) if decode else request.raw_path
-    remainder = raw_path[len(shape.prefix) :] if raw_path.startswith(shape.prefix) else raw_path
+        captures = request.route.path_captures
+        if decode:
+            return shape.template, {name: unquote(value) for name, value in captures.items()}
+        return shape.template, dict(captures)
+    path, prefix = request.raw_path, shape.prefix
+    if path.startswith(prefix):
+        remainder = path[len(prefix) :]
+    else:  # the router matched Kong's normalized path
+        normalized = normalize(path)
+        remainder = escape(normalized[len(prefix) :]) if normalized.startswith(prefix) else path
     remainder = remainder.lstrip("/")
-    base = shape.prefix.rstrip("/")
+    base = prefix.rstrip("/")
     if not remainder:
         return base or "/", {}
-    return f"{base}/{{proxy+}}", {"proxy": remainder}
+    return f"{base}/{{proxy+}}", {"proxy": unquote(remainder) if decode else remainder}
 
 
 @lru_cache(maxsize=1024)
