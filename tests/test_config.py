@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdaroute.config import LambdaPluginConfig, LambdaRouteConfig, load_config
+from lambdaroute.config import LambdaPluginConfig, LambdaRouteConfig, Route, load_config
 from lambdaroute.errors import ConfigError
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -446,7 +446,7 @@ def route_error(tmp_path: Path, route: dict[str, object]) -> ConfigError:
     return info.value
 
 
-def load_route(tmp_path: Path, route: dict[str, object]):  # type: ignore[no-untyped-def]
+def load_route(tmp_path: Path, route: dict[str, object]) -> Route:
     path = tmp_path / "kong.json"
     path.write_text(json.dumps({"_format_version": "3.0", "routes": [route]}))
     return load_config(str(path)).routes[0]
