@@ -72,7 +72,7 @@ class _Target:
     signer: RequestSigner
     credentials: CredentialsProvider
     keepalive_s: float
-    proxy: str | None
+    proxy: URL | None
     function_name: str
 
 
@@ -172,7 +172,7 @@ class LambdaClient:
             signer=signer,
             credentials=self._credentials.provider(CredentialSource.of(plugin, region)),
             keepalive_s=max(plugin.keepalive, 0) / 1000,
-            proxy=plugin.proxy_url,
+            proxy=URL(plugin.proxy_url) if plugin.proxy_url else None,
             function_name=function_name,
         )
         if len(self._targets) >= _MAX_CACHED_PLUGINS:
@@ -216,10 +216,9 @@ def _transport_error(exc: BaseException, target: _Target) -> TransportError:
     if isinstance(exc, aiohttp.ClientSSLError):
         return TransportError(f"TLS handshake with {authority} failed: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        proxy = URL(target.proxy or "")
-        return TransportError(
-            f"cannot connect to the proxy {proxy.host}:{proxy.port}: {_os_reason(exc.os_error)}"
-        )
+        proxy = target.proxy
+        where = f"{proxy.host}:{proxy.port}" if proxy is not None else "?"
+        return TransportError(f"cannot connect to the proxy {where}: {_os_reason(exc.os_error)}")
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return TransportError(
             f"the proxy refused to connect to {authority}: {exc.status} {exc.message}"
