@@ -196,8 +196,8 @@ def load_handler(handler_file: Path, handler_name: str) -> Callable[[Any, Any], 
     """Import the handler's file as its module (its directory first on sys.path)."""
     module_name = handler_file.stem
     spec = importlib.util.spec_from_file_location(module_name, handler_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {handler_file}")
+    if spec is None or spec.loader is None or not handler_file.is_file():
+        raise ImportError(f"No module named '{module_name}'")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import sys
 import uuid
 from typing import Any
@@ -25,6 +26,7 @@ from local_lambda.errors import (
     invalid_parameter,
     invalid_request_content,
     request_too_large,
+    service_failure,
     unknown_operation,
 )
 from local_lambda.functions import FunctionTable
@@ -39,6 +41,7 @@ CLIENT_CONTEXT_LIMIT = 3583
 RESPONSE_LIMIT = 6291556
 """Bytes: the largest function result AWS returns (6 MB and, as on AWS, 100 bytes)."""
 _PARSE_IN_THREAD = 256 * 1024
+_log = logging.getLogger("local_lambda")
 
 
 class LocalLambda:
@@ -80,6 +83,9 @@ class LocalLambda:
             return await self._invoke(request, request_id)
         except ServiceError as exc:
             return error_response(exc, request_id)
+        except Exception:
+            _log.exception("invocation %s failed in the server", request_id)
+            return error_response(service_failure("The local Lambda server failed."), request_id)
 
     async def _invoke(self, request: web.Request, request_id: str) -> web.Response:
         body = await read_body(request, SYNC_PAYLOAD_LIMIT)

@@ -61,6 +61,10 @@ HANDLERS = {
         def handler(event, context):
             return {"version": VERSION, "pid": os.getpid()}
     """,
+    "vanish.py": """
+        def handler(event, context):
+            return "here"
+    """,
     "bad_import.py": """
         import module_that_does_not_exist
 
@@ -80,6 +84,7 @@ functions:
   hold: {handler: functions/hold.py:handler, timeout: 20}
   single: {handler: functions/hold.py:handler, timeout: 20, reserved_concurrency: 1}
   reload: {handler: functions/reload_me.py:handler}
+  vanish: {handler: functions/vanish.py:handler}
   bad-import: {handler: functions/bad_import.py:handler}
   no-handler: {handler: functions/stamp.py:missing}
   unmarshalable: {handler: functions/unmarshalable.py:handler}
@@ -202,6 +207,25 @@ def test_handler_file_change_is_reloaded_on_the_next_invocation(
 
     assert after["version"] == "two"
     assert after["pid"] != before["pid"]
+
+
+def test_broken_then_fixed_handler_file_recovers(client: Any, functions_dir: Path) -> None:
+    handler_file = functions_dir / "functions" / "vanish.py"
+    source = handler_file.read_text()
+    assert call(client, "vanish")["Body"] == "here"
+
+    handler_file.unlink()
+    missing = call(client, "vanish")["Body"]
+    handler_file.write_text("def handler(event, context)\n    return 1\n")
+    broken = call(client, "vanish")["Body"]
+    handler_file.write_text(source.replace('"here"', '"back"'))
+    fixed = call(client, "vanish")["Body"]
+
+    assert missing["errorType"] == "Runtime.ImportModuleError"
+    assert missing["errorMessage"] == "Unable to import module 'vanish': No module named 'vanish'"
+    assert broken["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert broken["errorMessage"].startswith("Syntax error in module 'vanish': ")
+    assert fixed == "back"
 
 
 def test_reserved_concurrency_exceeded_is_429(client: Any, holders: Holders) -> None:
