@@ -188,6 +188,8 @@ def test_app_answers_as_directly(
     _validate(mode, event)
     behind_proxy = _from_return_value(plugin, _call(_module(module).handler, event))
     expected = _expected(function, direct, mode, case)
+    if case.method == "HEAD":  # HTTP sends no body for HEAD, whatever the handler returns
+        behind_proxy, expected = {**behind_proxy, "body": b""}, {**expected, "body": b""}
     fault = ADAPTER_FAULTS.get((function, mode, case.id))
     if fault:
         assert comparable(behind_proxy, expected) != expected, f"fixed? {fault}"

@@ -95,6 +95,7 @@ CASES: tuple[Case, ...] = (
     Case("status-500", "GET", "/status/500"),
     Case("not-found", "GET", "/no/such/route"),
     Case("unicode-text", "GET", "/text"),
+    Case("head", "HEAD", "/text"),
 )
 
 
