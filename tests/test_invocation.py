@@ -276,6 +276,25 @@ def test_endpoint_resolution_is_partition_aware(region: str, hostname: str) -> N
     assert endpoint.host_header == hostname
 
 
+async def test_endpoint_resolved_once_for_concurrent_first_requests(
+    fake: FakeLambda, client: LambdaClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``host`` the botocore lookup runs once per region, not once per request."""
+    lookups: list[str] = []
+
+    def loopback_lookup(region: str) -> str:
+        lookups.append(region)
+        return "127.0.0.1"
+
+    monkeypatch.setattr("lambdaroute.invocation.resolve_lambda_hostname", loopback_lookup)
+    plugin = plugin_for(fake, host=None)
+    results = await asyncio.gather(*(client.invoke(plugin, b"{}") for _ in range(20)))
+    await client.invoke(dataclasses.replace(plugin, function_name="other"), b"{}")
+    assert {result.status for result in results} == {200}
+    assert lookups == ["us-east-1"]
+    assert fake.received[0].header("Host") == f"127.0.0.1:{fake.port}"
+
+
 def test_endpoint_resolution_honours_fips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
     assert resolve_lambda_hostname("us-east-1") == "lambda-fips.us-east-1.amazonaws.com"

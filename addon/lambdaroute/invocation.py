@@ -14,6 +14,7 @@ twice. ``timeout`` bounds the whole call: endpoint, credentials, connect, send a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import platform
 import socket
@@ -88,7 +89,7 @@ class LambdaClient:
         self._user_agent = user_agent
         # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
         self._targets: dict[int, _Target] = {}
-        self._hostnames: dict[str, str] = {}  # region -> resolved Lambda hostname
+        self._hostnames: dict[str, asyncio.Task[str]] = {}  # region -> hostname lookup
         self._sessions: dict[float, aiohttp.ClientSession] = {}  # keepalive (s) -> session
         self._credentials = CredentialProviders(verify_tls=verify_tls)
 
@@ -143,6 +144,8 @@ class LambdaClient:
 
     async def close(self) -> None:
         """Close every pooled connection and stop waiting for credential refreshes."""
+        for lookup in self._hostnames.values():
+            lookup.cancel()
         sessions = list(self._sessions.values())
         self._sessions.clear()
         await asyncio.gather(*(session.close() for session in sessions))
@@ -181,11 +184,20 @@ class LambdaClient:
         return target
 
     async def _lambda_hostname(self, region: str) -> str:
-        hostname = self._hostnames.get(region)
-        if hostname is None:
-            hostname = await asyncio.to_thread(resolve_lambda_hostname, region)
-            self._hostnames[region] = hostname
-        return hostname
+        """botocore's hostname for ``region``, looked up once in a thread; concurrent first
+        requests share the lookup, and a failed one is retried by the next request."""
+        lookup = self._hostnames.get(region)
+        if lookup is None:
+            lookup = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(resolve_lambda_hostname, region)
+            )
+            self._hostnames[region] = lookup
+            lookup.add_done_callback(functools.partial(self._forget_failed_lookup, region))
+        return await asyncio.shield(lookup)
+
+    def _forget_failed_lookup(self, region: str, lookup: asyncio.Task[str]) -> None:
+        if (lookup.cancelled() or lookup.exception()) and self._hostnames.get(region) is lookup:
+            del self._hostnames[region]
 
     def _new_session(self, keepalive_s: float) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
