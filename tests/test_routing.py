@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lambdaroute import routing
 from lambdaroute.config import Route, load_config
 from lambdaroute.routing import RouteMatch, Router, upstream_uri_v0
 from lambdaroute.uri import escape, normalize
@@ -512,3 +514,73 @@ def test_realistic_file_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert name(r, "/items", host="a.shop.example.com") is None
     m = match(r, "/fn")
     assert m is not None and m.route.name == "serviceless" and m.https_redirect_status_code == 308
+
+
+# --- the indexes must not change any result ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("regex", "literal"),
+    [
+        ("/users/(?<id>\\d+)", "/users/"),
+        ("/items?/x", "/item"),
+        ("/a{2}", "/"),
+        ("/a|/b", ""),
+        ("(?i)/x", ""),
+        ("/v1\\.0/", "/v1"),
+        ("/plain", "/plain"),
+    ],
+)
+def test_literal_prefix(regex: str, literal: str) -> None:
+    assert routing._literal_prefix(regex) == literal
+
+
+def many_routes() -> list[Route]:
+    routes = []
+    for i in range(60):
+        routes.append(Route(name=f"host{i}", hosts=(f"h{i % 7}.test",), paths=(f"/api/v{i}",)))
+        routes.append(Route(name=f"prefix{i}", paths=(f"/svc{i}/items", f"/s{i}")))
+        routes.append(Route(name=f"regex{i}", paths=(f"~/re{i % 9}/(?<id>\\d+)",)))
+        routes.append(Route(name=f"wild{i}", hosts=(f"*.w{i % 5}.test",), paths=(f"/w{i}",)))
+    routes.append(Route(name="alt", paths=("~/alt|/svc1",), regex_priority=3))
+    routes.append(Route(name="catchall", paths=("/",)))
+    return [replace(r, order=i) for i, r in enumerate(routes)]
+
+
+REQUESTS = [
+    (host, path)
+    for host in ("h3.test", "x.w2.test", "other.test", "h0.test")
+    for path in (
+        "/api/v10",
+        "/api/v3/x",
+        "/svc12/items/9",
+        "/svc1",
+        "/s4",
+        "/s45/x",
+        "/re4/77",
+        "/re4/x",
+        "/w3",
+        "/w33",
+        "/alt",
+        "/",
+        "/zzz",
+        "/a",
+    )
+]
+
+
+def test_indexes_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = many_routes()
+    indexed = Router(routes)
+    monkeypatch.setattr(routing, "_INDEX_MIN", 10**9)
+    scanned = Router(routes)
+    assert indexed._any_host._key_len > 0  # the index is really in use
+    for host, path in REQUESTS:
+        got, want = match(indexed, path, host=host), match(scanned, path, host=host)
+        assert got == want, (host, path)
+    assert name(indexed, "/s45/x", host="other.test") == "prefix45"  # longest prefix
+    # "~/alt|/svc1" is Kong's "^/alt|/svc1": the second branch is not anchored
+    assert name(indexed, "/svc12/items/9", host="other.test") == "alt"
+    assert name(indexed, "/api/v10", host="h3.test") == "host10"
+    assert name(indexed, "/w33", host="x.w2.test") == "wild3"  # "/w3" of wild3 matches first
+    assert name(indexed, "/zzz", host="h0.test") == "catchall"

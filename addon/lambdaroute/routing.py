@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Route
 from .snapshot import RouteContext
@@ -76,6 +76,7 @@ class _Candidate:
     snis: frozenset[str] | None
     https_redirect: int | None  # the route is https-only
     upstream_base: str
+    rank: int = 0  # position in the router's priority order (0 is best)
 
 
 def _host_rule(host: str) -> _HostRule:
@@ -197,8 +198,95 @@ def _needs_normalizing(path: str) -> bool:
     return "%" in path or "." in path or "//" in path
 
 
+_REGEX_META = frozenset("\\.^$*+?()[]{}|")
+_QUANTIFIERS = frozenset("*+?{")
+#: key lengths tried for a path index (chars of the normalized path, "/" included)
+_KEY_LENGTHS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 24)
+#: below this many candidates a plain scan is as fast as an index lookup
+_INDEX_MIN = 16
+
+
+def _literal_prefix(regex: str) -> str:
+    """Text every match of ``^regex`` starts with ("" when that cannot be told simply)."""
+    if "|" in regex:
+        return ""
+    literal = []
+    for i, char in enumerate(regex):
+        if char in _REGEX_META or (i + 1 < len(regex) and regex[i + 1] in _QUANTIFIERS):
+            break
+        literal.append(char)
+    return "".join(literal)
+
+
+def _required_starts(c: _Candidate) -> tuple[str, ...] | None:
+    """Texts one of which a path must start with to match ``c`` (None: any path may)."""
+    if c.prefixes:
+        return c.prefixes
+    if c.regexes:
+        starts = tuple(_literal_prefix(configured[1:]) for configured, _ in c.regexes)
+        return None if "" in starts else starts
+    return None
+
+
+class _PathIndex:
+    """Candidates (in priority order) bucketed by the first characters of the path.
+
+    A candidate whose every path starts with at least ``key_len`` known characters is
+    only listed under those keys; the others are listed everywhere. The key length is the
+    one that makes the longest list shortest.
+    """
+
+    __slots__ = ("_buckets", "_everywhere", "_key_len")
+
+    def __init__(self, candidates: Sequence[_Candidate]) -> None:
+        starts = [_required_starts(c) for c in candidates]
+        self._key_len = 0
+        if len(candidates) >= _INDEX_MIN:
+            best_cost = len(candidates)
+            for key_len in _KEY_LENGTHS:
+                unkeyed = 0
+                sizes: dict[str, int] = {}
+                for texts in starts:
+                    if texts is None or min(map(len, texts)) < key_len:
+                        unkeyed += 1
+                    else:
+                        for key in {t[:key_len] for t in texts}:
+                            sizes[key] = sizes.get(key, 0) + 1
+                cost = unkeyed + max(sizes.values(), default=0)
+                if cost < best_cost:
+                    best_cost, self._key_len = cost, key_len
+        key_len = self._key_len
+        keyed = [
+            texts if texts is not None and key_len and min(map(len, texts)) >= key_len else None
+            for texts in starts
+        ]
+        self._everywhere = tuple(c for c, texts in zip(candidates, keyed, strict=True) if not texts)
+        buckets: dict[str, list[_Candidate]] = {
+            t[:key_len]: [] for texts in keyed if texts for t in texts
+        }
+        for c, texts in zip(candidates, keyed, strict=True):
+            if texts:
+                for key in {t[:key_len] for t in texts}:
+                    buckets[key].append(c)
+            else:
+                for bucket in buckets.values():
+                    bucket.append(c)
+        self._buckets = {key: tuple(bucket) for key, bucket in buckets.items()}
+
+    def lookup(self, path: str) -> tuple[_Candidate, ...]:
+        if not self._key_len:
+            return self._everywhere
+        return self._buckets.get(path[: self._key_len], self._everywhere)
+
+
 class Router:
-    """Compiled once per config load; ``match`` is on every flow's hot path."""
+    """Compiled once per config load; ``match`` is on every flow's hot path.
+
+    Candidates are indexed twice: by exact request host (routes whose hosts are all exact
+    are only candidates for those hosts; the others for every host), then by the first
+    characters of the path (``_PathIndex``). ``match`` scans the host's candidates, then
+    the any-host ones that rank above the host's best match.
+    """
 
     def __init__(self, routes: Sequence[Route]) -> None:
         candidates = [
@@ -210,19 +298,15 @@ class Router:
         # highest priority first, then file order (sorted() is stable)
         candidates.sort(key=lambda c: c.route.order)
         candidates.sort(key=lambda c: c.priority, reverse=True)
-        # Pre-bucket by exact request host: a route whose hosts are all exact is only a
-        # candidate for those hosts; the others (no hosts, wildcards) for every host.
-        self._any_host: tuple[_Candidate, ...] = tuple(
-            c for c in candidates if not c.hosts or any(h.kind != _EXACT for h in c.hosts)
-        )
-        any_host = {id(c) for c in self._any_host}
-        exact_hosts = {h.value for c in candidates if id(c) not in any_host for h in c.hosts}
-        self._by_host: dict[str, tuple[_Candidate, ...]] = {
-            host: tuple(
-                c for c in candidates if id(c) in any_host or any(h.value == host for h in c.hosts)
-            )
-            for host in exact_hosts
-        }
+        candidates = [replace(c, rank=rank) for rank, c in enumerate(candidates)]
+        any_host = [c for c in candidates if not c.hosts or any(h.kind != _EXACT for h in c.hosts)]
+        by_host: dict[str, list[_Candidate]] = {}
+        for c in candidates:
+            if c.hosts and all(h.kind == _EXACT for h in c.hosts):
+                for host in dict.fromkeys(h.value for h in c.hosts):
+                    by_host.setdefault(host, []).append(c)
+        self._any_host = _PathIndex(any_host)
+        self._by_host = {host: _PathIndex(bucket) for host, bucket in by_host.items()}
 
     def match(
         self,
@@ -240,70 +324,89 @@ class Router:
         ``host`` is lower-case without port; ``path`` is the raw path without query.
         ``sni`` is the TLS server name (defaults to ``host`` for https requests).
         """
-        candidates = self._by_host.get(host, self._any_host)
-        if not candidates:
-            return None
         norm = normalize(path, True) if _needs_normalizing(path) else path
-        request_headers: dict[str, list[str]] | None = None
-        for c in candidates:
-            if c.methods is not None and method not in c.methods:
-                continue
-            if c.hosts and not _host_matches(c.hosts, host, port):
-                continue
-            if c.snis is not None and scheme == "https" and (sni or host) not in c.snis:
-                continue
-            if c.headers:
-                if request_headers is None:
-                    request_headers = _header_values(headers)
-                if not _headers_match(c.headers, request_headers):
-                    continue
-            matched_path: str | None = None
-            matched_part: str | None = None
-            captures: dict[str, str] = {}
-            if c.regexes:
-                for configured, pattern in c.regexes:
-                    m = pattern.search(norm)
-                    if m is not None:
-                        matched_path, matched_part = configured, m.group(0)
-                        captures = {k: v for k, v in m.groupdict().items() if v is not None}
-                        break
-                else:
-                    continue
-            elif c.prefixes:
-                for prefix in c.prefixes:
-                    if norm.startswith(prefix):
-                        matched_path = matched_part = prefix
-                        break
-                else:
-                    continue
-            return self._result(c, norm, matched_path, matched_part, captures, scheme)
-        return None
+        request = _Request(method, scheme, host, port, norm, headers, sni or host)
+        found: _Found | None = None
+        host_index = self._by_host.get(host)
+        if host_index is not None:
+            found = _first_match(host_index.lookup(norm), request, None)
+        found = _first_match(self._any_host.lookup(norm), request, found) or found
+        if found is None:
+            return None
+        return _result(found, request)
 
-    @staticmethod
-    def _result(
-        c: _Candidate,
-        norm: str,
-        matched_path: str | None,
-        matched_part: str | None,
-        captures: dict[str, str],
-        scheme: str,
-    ) -> RouteMatch:
-        route = c.route
-        if route.strip_path and matched_part is not None:
-            postfix = norm[len(matched_part) :]
-        else:
-            postfix = norm[1:]
-        upstream = upstream_uri_v0(
-            route.strip_path, _sanitize_postfix(postfix), norm, c.upstream_base
-        )
-        context = RouteContext(
-            route_name=route.name,
-            matched_path=matched_path,
-            path_captures=captures,
-            upstream_path=escape(upstream),
-        )
-        redirect = c.https_redirect if scheme != "https" else None
-        return RouteMatch(route=route, context=context, https_redirect_status_code=redirect)
+
+@dataclass(slots=True)
+class _Request:
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # normalized
+    raw_headers: Sequence[tuple[str, str]]
+    sni: str
+    headers: dict[str, list[str]] | None = None  # built on first use
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    candidate: _Candidate
+    matched_path: str | None
+    matched_part: str | None
+    captures: dict[str, str]
+
+
+def _first_match(
+    candidates: tuple[_Candidate, ...], req: _Request, better_than: _Found | None
+) -> _Found | None:
+    """The first candidate matching the request, if it ranks above ``better_than``."""
+    limit = better_than.candidate.rank if better_than is not None else None
+    for c in candidates:
+        if limit is not None and c.rank > limit:
+            return None
+        if c.methods is not None and req.method not in c.methods:
+            continue
+        if c.hosts and not _host_matches(c.hosts, req.host, req.port):
+            continue
+        if c.snis is not None and req.scheme == "https" and req.sni not in c.snis:
+            continue
+        if c.headers:
+            if req.headers is None:
+                req.headers = _header_values(req.raw_headers)
+            if not _headers_match(c.headers, req.headers):
+                continue
+        if c.regexes:
+            for configured, pattern in c.regexes:
+                m = pattern.search(req.path)
+                if m is not None:
+                    captures = {k: v for k, v in m.groupdict().items() if v is not None}
+                    return _Found(c, configured, m.group(0), captures)
+            continue
+        if c.prefixes:
+            for prefix in c.prefixes:
+                if req.path.startswith(prefix):
+                    return _Found(c, prefix, prefix, {})
+            continue
+        return _Found(c, None, None, {})
+    return None
+
+
+def _result(found: _Found, req: _Request) -> RouteMatch:
+    c, norm = found.candidate, req.path
+    route = c.route
+    if route.strip_path and found.matched_part is not None:
+        postfix = norm[len(found.matched_part) :]
+    else:
+        postfix = norm[1:]
+    upstream = upstream_uri_v0(route.strip_path, _sanitize_postfix(postfix), norm, c.upstream_base)
+    context = RouteContext(
+        route_name=route.name,
+        matched_path=found.matched_path,
+        path_captures=found.captures,
+        upstream_path=escape(upstream),
+    )
+    redirect = c.https_redirect if req.scheme != "https" else None
+    return RouteMatch(route=route, context=context, https_redirect_status_code=redirect)
 
 
 def _host_matches(rules: tuple[_HostRule, ...], host: str, port: int) -> bool:
