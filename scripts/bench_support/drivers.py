@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .procs import PYTHON, SUPPORT
+from .loadgen import MEASURING
+from .procs import PYTHON, SUPPORT, cpu_seconds
 
 #: wrk prints this line from its ``done`` callback (latencies in microseconds)
 WRK_REPORT = """
@@ -50,14 +51,41 @@ def available_generator(requested: str) -> str:
     return requested
 
 
-def drive(spec: LoadSpec, generator: str) -> dict[str, Any]:
-    """One load run; the result dict has requests, errors, rps, p50/p90/p99/max_ms."""
+def drive(spec: LoadSpec, generator: str, target_pid: int | None = None) -> dict[str, Any]:
+    """One load run; the result has requests, errors, rps, p50/p90/p99/max_ms and, given
+    the target's pid, ``cpu_us_per_request``: the target's CPU time over the measured
+    phase per request. That number hardly moves when other work shares the machine, so it
+    compares A, B and C where req/s is noisy."""
+    cpu = CpuMeter(target_pid)
     if generator == "wrk" and not spec.requests and not spec.body_size and spec.expect_size is None:
-        return _drive_wrk(spec)
-    return _drive_asyncio(spec)
+        result = _drive_wrk(spec, cpu)
+    else:
+        result = _drive_asyncio(spec, cpu)
+    used = cpu.used()
+    result["cpu_us_per_request"] = (
+        used * 1e6 / result["requests"] if used is not None and result["requests"] else None
+    )
+    return result
 
 
-def _drive_asyncio(spec: LoadSpec) -> dict[str, Any]:
+class CpuMeter:
+    """CPU seconds a process used between ``start`` and ``used``."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.pid is not None:
+            self.started = cpu_seconds(self.pid)
+
+    def used(self) -> float | None:
+        if self.pid is None or self.started is None:
+            return None
+        return cpu_seconds(self.pid) - self.started
+
+
+def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
     argv = [
         PYTHON,
         str(SUPPORT / "loadgen.py"),
@@ -83,14 +111,22 @@ def _drive_asyncio(spec: LoadSpec) -> dict[str, Any]:
     if spec.expect_size is not None:
         argv += ["--expect-size", str(spec.expect_size)]
     limit = spec.warmup + spec.duration + spec.timeout + 60 + spec.requests / 50
-    done = subprocess.run(argv, capture_output=True, check=False, timeout=limit)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as generator:
+        assert generator.stdout is not None
+        if generator.stdout.readline().strip() == MEASURING.encode():
+            cpu.start()
+        try:
+            out, err = generator.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            generator.kill()
+            raise
+    if generator.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(out)
     return result
 
 
-def _drive_wrk(spec: LoadSpec) -> dict[str, Any]:
+def _drive_wrk(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(f'wrk.method = "{spec.method}"\n')
         script.write('wrk.headers["Host"] = "bench.example"\n')
@@ -111,6 +147,7 @@ def _drive_wrk(spec: LoadSpec) -> dict[str, Any]:
             subprocess.run(
                 [*common, f"-d{max(1, round(spec.warmup))}s", url], capture_output=True, check=False
             )
+        cpu.start()
         done = subprocess.run(
             [*common, f"-d{max(1, round(spec.duration))}s", url],
             capture_output=True,

@@ -3,7 +3,7 @@ sending its next request as soon as the previous answer arrived (a closed loop, 
 is bounded by the connection count).
 
 Run as its own process (``python loadgen.py ...``) so that it does not share a core with the
-harness; prints one JSON object (``LoadResult`` fields) on stdout.
+harness; prints ``MEASURING`` when the measured phase starts, then one JSON object.
 
 Phases: all connections are opened first (connect time is not request latency); then each
 connection warms up for ``--warmup`` seconds (at least one request, not recorded); when every
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 #: per-connection read buffer; big responses are read with readexactly regardless
 READ_LIMIT = 1 << 20
 MAX_ERROR_SAMPLES = 5
+#: printed on stdout when the warm-up is over and the measured phase starts
+MEASURING = "MEASURING"
 
 
 class BadResponse(Exception):
@@ -169,6 +171,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         totals.warm += 1
         if totals.warm == len(connections):
             clock.append(time.perf_counter())
+            print(MEASURING, flush=True)  # the harness starts its CPU accounting here
             totals.deadline = clock[0] + args.duration if not args.requests else math.inf
             all_warm.set()
         await all_warm.wait()

@@ -15,6 +15,7 @@ PYTHON = sys.executable
 #: mitmdump from the same virtualenv as the running interpreter
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
 SUPPORT = Path(__file__).resolve().parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class StartError(RuntimeError):
@@ -62,6 +63,13 @@ def memory(pid: int) -> Memory:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0])
     return Memory(fields["VmRSS"], fields["VmHWM"], len(os.listdir(f"/proc/{pid}/fd")))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def reset_peak_rss(pid: int) -> bool:

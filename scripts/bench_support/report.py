@@ -46,7 +46,8 @@ def scenario(name: str, result: dict[str, Any]) -> str:
     else:
         big = name.startswith("big")
         header = (
-            f"  {'target':<20} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
+            f"  {'target':<20} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'errors':>7} {'CPU us/req':>10}"
         )
         if big:
             header += f" {'peak RSS +MB':>12} {'x in flight':>11}"
@@ -55,7 +56,8 @@ def scenario(name: str, result: dict[str, Any]) -> str:
             line = (
                 f"  {target + ' ' + TARGETS[target]:<20} {_number(row['rps'], 0):>8} "
                 f"{_number(row['p50_ms'], 3):>8} {_number(row['p99_ms'], 3):>8} "
-                f"{_number(row['max_ms'], 1):>8} {row['errors']:>7}"
+                f"{_number(row['max_ms'], 1):>8} {row['errors']:>7} "
+                f"{_number(row.get('cpu_us_per_request'), 0):>10}"
             )
             if big:
                 line += f" {row['peak_growth_bytes'] / MB:>12.1f} {row['growth_per_byte']:>11.2f}"
@@ -65,6 +67,13 @@ def scenario(name: str, result: dict[str, Any]) -> str:
     ratios = {k: v for k, v in result.get("ratios", {}).items() if v is not None}
     if ratios:
         lines.append("  " + "   ".join(f"{k} req/s = {v:.3f}" for k, v in ratios.items()))
+    cpu = {k: v for k, v in result.get("cpu_ratios", {}).items() if v is not None}
+    if cpu:
+        lines.append(
+            "  mitmdump CPU per request: "
+            + "   ".join(f"{k} = {v:.3f}" for k, v in cpu.items())
+            + "  (lower is better; hardly moved by other load on the machine)"
+        )
     for item in result.get("checks", []):
         status = {True: "met   ", False: "MISSED", None: " n/a  "}[item["met"]]
         value = _number(item["value"], 3)

@@ -60,7 +60,8 @@ def alternate(
     for round_index in range(rounds):
         shift = round_index % max(1, len(order))
         for target in order[shift:] + order[:shift]:
-            runs[target].append(drive(spec_for(env.targets[target].port), settings.generator))
+            proc = env.targets[target]
+            runs[target].append(drive(spec_for(proc.port), settings.generator, proc.pid))
     return runs
 
 
@@ -73,6 +74,7 @@ def medians(runs: list[Result]) -> Result:
         "rps": median("rps"),
         "p50_ms": median("p50_ms"),
         "p99_ms": median("p99_ms"),
+        "cpu_us_per_request": median("cpu_us_per_request"),
         "max_ms": max((r["max_ms"] for r in runs if r.get("max_ms") is not None), default=None),
         "requests": sum(r["requests"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
@@ -84,6 +86,12 @@ def medians(runs: list[Result]) -> Result:
 def ratio(summary: dict[str, Result], key: str, over: str, under: str) -> float | None:
     top, bottom = summary.get(over, {}).get(key), summary.get(under, {}).get(key)
     return top / bottom if top is not None and bottom else None
+
+
+def cpu_ratios(summary: dict[str, Result]) -> dict[str, float | None]:
+    """mitmdump CPU time per request, C over A and C over B (lower is better)."""
+    key = "cpu_us_per_request"
+    return {"C/A": ratio(summary, key, "C", "A"), "C/B": ratio(summary, key, "C", "B")}
 
 
 def throughput(env: Environment, settings: Settings) -> Result:
@@ -105,6 +113,7 @@ def throughput(env: Environment, settings: Settings) -> Result:
         "duration_s": settings.throughput_duration,
         "targets": summary,
         "ratios": {"C/A": c_over_a, "C/B": c_over_b},
+        "cpu_ratios": cpu_ratios(summary),
         "checks": [
             check("C/A req/s >= 1.0", c_over_a, 1.0, at_least=True),
             check("C/B req/s >= 0.85", c_over_b, 0.85, at_least=True),
@@ -128,6 +137,7 @@ def latency(env: Environment, settings: Settings) -> Result:
         "duration_s": settings.latency_duration,
         "targets": summary,
         "ratios": {"C/A": ratio(summary, "rps", "C", "A"), "C/B": ratio(summary, "rps", "C", "B")},
+        "cpu_ratios": cpu_ratios(summary),
         "p50_C_minus_B_ms": above,
         "checks": [check("p50(C) - p50(B) <= 0.5 ms", above, 0.5, at_least=False)],
     }
@@ -181,6 +191,7 @@ def big(env: Environment, settings: Settings, *, direction: str) -> Result:
                 timeout=60,
             ),
             settings.generator,
+            proc.pid,
         )
         after = memory(proc.pid)
         growth = (after.peak_rss_kib - before.rss_kib) * 1024
