@@ -582,5 +582,6 @@ def test_indexes_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     # "~/alt|/svc1" is Kong's "^/alt|/svc1": the second branch is not anchored
     assert name(indexed, "/svc12/items/9", host="other.test") == "alt"
     assert name(indexed, "/api/v10", host="h3.test") == "host10"
-    assert name(indexed, "/w33", host="x.w2.test") == "wild3"  # "/w3" of wild3 matches first
+    assert name(indexed, "/w32x", host="x.w2.test") == "wild32"
+    assert name(indexed, "/w33", host="x.w2.test") == "catchall"  # wild3 wants *.w3.test
     assert name(indexed, "/zzz", host="h0.test") == "catchall"
