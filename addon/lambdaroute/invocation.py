@@ -108,7 +108,7 @@ class LambdaClient:
                 stage = "waiting for AWS credentials"
                 credentials = await target.credentials.get()
                 headers = target.signer.sign(credentials, payload)
-                stage = f"calling Lambda at {target.endpoint.authority}"
+                stage = "calling Lambda"
                 session = self._sessions.get(target.keepalive_s) or self._new_session(
                     target.keepalive_s
                 )
@@ -124,9 +124,10 @@ class LambdaClient:
                     reason = response.reason or ""
                     response_headers = tuple(response.headers.items())
         except TimeoutError as exc:
-            raise InvokeTimeoutError(
-                f"the invocation timed out after {plugin.timeout:g} ms while {stage}"
-            ) from exc
+            detail = f"the invocation timed out after {plugin.timeout:g} ms while {stage}"
+            if stage == "calling Lambda" and target is not None:
+                detail += f" at {target.endpoint.authority}"
+            raise InvokeTimeoutError(detail) from exc
         except (aiohttp.ClientError, OSError) as exc:
             if target is None:  # only the HTTP call raises these
                 raise
