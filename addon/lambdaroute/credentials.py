@@ -36,6 +36,7 @@ from botocore.credentials import (
     Credentials,
     DeferredRefreshableCredentials,
 )
+from yarl import URL
 
 from .config import LambdaPluginConfig
 from .errors import CredentialsError
@@ -169,8 +170,11 @@ class CredentialsProvider:
             logger.warning("refreshing AWS credentials failed (keeping current ones): %s", detail)
 
     def _describe(self, exc: Exception) -> str:
+        """The error for users and logs, with anything secret from the config masked."""
         text = f"{type(exc).__name__}: {exc}"
-        for secret in (self._source.aws_secret, self._source.proxy_url):
+        source = self._source
+        proxy_password = URL(source.proxy_url).password if source.proxy_url else None
+        for secret in (source.aws_secret, source.proxy_url, proxy_password):
             if secret:
                 text = text.replace(secret, "***")
         return f"resolving AWS credentials failed: {text}"
