@@ -20,7 +20,7 @@ from local_lambda.errors import FunctionsFileError
 from local_lambda.functions import FunctionSpec, FunctionTable, load_functions
 from local_lambda.server import LocalLambda
 from local_lambda.sigv4 import SignatureVerifier
-from local_lambda.workers import WorkerManager
+from local_lambda.workers import DEFAULT_IDLE_TIMEOUT, WorkerManager
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -43,6 +43,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1000,
         help="server-wide concurrent invocations (default 1000, as AWS's account limit)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"seconds an idle worker stays warm (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print invocation logs")
     return parser.parse_args(argv)
 
@@ -58,7 +64,7 @@ def describe(spec: FunctionSpec) -> str:
 
 async def serve(args: argparse.Namespace, specs: dict[str, FunctionSpec]) -> None:
     table = FunctionTable(specs, args.region, args.account_id)
-    manager = WorkerManager(specs, args.region, args.max_concurrency)
+    manager = WorkerManager(specs, args.region, args.max_concurrency, args.idle_timeout)
     verifier = None if args.no_verify else SignatureVerifier(args.access_key, args.secret_key)
     server = LocalLambda(table, manager, verifier, echo_logs=not args.quiet)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
@@ -71,7 +77,7 @@ async def serve(args: argparse.Namespace, specs: dict[str, FunctionSpec]) -> Non
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
         host, port = runner.addresses[0][:2]
-        await manager.warm_up()
+        await manager.start()
         shown_host = f"[{host}]" if ":" in host else host
         print(f"local-lambda listening on http://{shown_host}:{port}", flush=True)
         print(

@@ -29,6 +29,9 @@ from local_lambda.errors import ServiceError, too_many_requests
 from local_lambda.functions import FunctionSpec, Target
 from local_lambda.runtime import pack_with_meta, split_meta
 
+DEFAULT_IDLE_TIMEOUT = 600.0
+"""Seconds an idle worker is kept warm before it is ended (Lambda keeps them minutes)."""
+
 INIT_TIMEOUT = 10.0
 """Seconds a new worker may take to start and import its handler (AWS: 10 s)."""
 
@@ -86,6 +89,7 @@ class Worker:
     init_log: str = ""
     init_error: dict[str, Any] | None = None
     max_memory_mb: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
 
     @property
     def alive(self) -> bool:
@@ -212,18 +216,41 @@ def worker_environment(spec: FunctionSpec, region: str) -> dict[str, str]:
 class WorkerManager:
     """Runs invocations on pooled workers, enforcing concurrency limits and timeouts."""
 
-    def __init__(self, specs: dict[str, FunctionSpec], region: str, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        specs: dict[str, FunctionSpec],
+        region: str,
+        max_concurrency: int,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
         self._pools = {
             name: FunctionPool(spec, worker_environment(spec, region))
             for name, spec in specs.items()
         }
         self._max_concurrency = max_concurrency
+        self._idle_timeout = idle_timeout
+        self._idle_reaper: asyncio.Task[None] | None = None
         self._running = 0
         self._busy_workers: set[Worker] = set()
         self._reaping: set[asyncio.Task[None]] = set()
 
-    async def warm_up(self) -> None:
-        """Start one worker per function, so that the first invocations are warm."""
+    async def start(self) -> None:
+        """Start one worker per function, so that the first invocations are warm, and the
+        task that ends workers idle for longer than the idle timeout."""
+        await self._warm_up()
+        self._idle_reaper = asyncio.create_task(self._reap_idle_forever())
+
+    async def _reap_idle_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(self._idle_timeout / 2, 30.0))
+            oldest_kept = time.monotonic() - self._idle_timeout
+            for pool in self._pools.values():
+                expired = [worker for worker in pool.idle if worker.idle_since < oldest_kept]
+                if expired:
+                    pool.idle = [worker for worker in pool.idle if worker not in expired]
+                    self._reap(expired)
+
+    async def _warm_up(self) -> None:
 
         async def one(pool: FunctionPool) -> None:
             pool.check_code()
@@ -298,6 +325,7 @@ class WorkerManager:
         finally:
             self._busy_workers.discard(worker)
             if reusable and worker.alive and worker.generation == pool.generation:
+                worker.idle_since = time.monotonic()
                 pool.idle.append(worker)
             else:
                 self._reap([worker])
@@ -337,6 +365,9 @@ class WorkerManager:
 
     async def close(self) -> None:
         """End every worker (idle and busy) and wait for them."""
+        if self._idle_reaper is not None:
+            self._idle_reaper.cancel()
+            await asyncio.gather(self._idle_reaper, return_exceptions=True)
         workers = list(self._busy_workers)
         for pool in self._pools.values():
             workers.extend(pool.idle)

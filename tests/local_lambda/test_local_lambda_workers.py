@@ -294,14 +294,33 @@ def test_unserializable_result_is_runtime_marshal_error(client: Any) -> None:
     assert response["Body"]["errorMessage"].startswith("Unable to marshal response:")
 
 
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_idle_workers_end_after_the_idle_timeout(functions_dir: Path) -> None:
+    with start_local_lambda(
+        functions_dir / "functions.yaml", extra_args=["--idle-timeout", "0.3"]
+    ) as server:
+        client = lambda_client(server.url)
+        pid = call(client, "stamp")["Body"]["pid"]
+
+        wait_until(lambda: not process_exists(pid))
+
+        assert call(client, "stamp")["Body"]["pid"] != pid
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_ends_the_workers(functions_dir: Path, signum: int) -> None:
     server = start_local_lambda(functions_dir / "functions.yaml")
     with server:
         pid = call(lambda_client(server.url), "stamp")["Body"]["pid"]
-        os.kill(pid, 0)  # the worker is alive
+        assert process_exists(pid)
 
         assert server.stop(signum) == 0
 
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not process_exists(pid)
