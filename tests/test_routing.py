@@ -386,6 +386,12 @@ def test_file_order_breaks_ties(tmp_path: Path) -> None:
     assert name(r, "/same") == "first"
 
 
+def test_empty_path_is_root(tmp_path: Path) -> None:
+    r = router(tmp_path, "routes: [{name: root, paths: [/]}]\n")
+    m = match(r, "")
+    assert m is not None and m.context.upstream_path == "/"
+
+
 def test_no_routes(tmp_path: Path) -> None:
     assert match(Router([])) is None
     assert match(Router([Route(name=None, paths=("/x",))]), "/y") is None

@@ -324,6 +324,8 @@ class Router:
         ``host`` is lower-case without port; ``path`` is the raw path without query.
         ``sni`` is the TLS server name (defaults to ``host`` for https requests).
         """
+        if not path:
+            path = "/"
         norm = normalize(path, True) if _needs_normalizing(path) else path
         request = _Request(method, scheme, host, port, norm, headers, sni or host)
         found: _Found | None = None
