@@ -155,11 +155,13 @@ def test_matches_botocore_client(
     "payload", [b"", b"{}", bytes(range(256)) * 40], ids=["empty", "{}", "10k"]
 )
 @pytest.mark.parametrize(
-    ("endpoint_url", "host", "port", "disable_https"),
+    ("endpoint_url", "host", "port", "disable_https", "host_header"),
     [
-        ("http://127.0.0.1:9001", "127.0.0.1", 9001, True),
-        ("https://lambda.local:8443", "lambda.local", 8443, False),
-        ("http://lambda.local", "lambda.local", 80, True),
+        ("http://127.0.0.1:9001", "127.0.0.1", 9001, True, "127.0.0.1:9001"),
+        ("https://lambda.local:8443", "lambda.local", 8443, False, "lambda.local:8443"),
+        ("http://lambda.local", "lambda.local", 80, True, "lambda.local"),
+        ("https://Lambda.Local", "Lambda.Local", 443, False, "lambda.local"),
+        ("http://[::1]:9001", "::1", 9001, True, "[::1]:9001"),
     ],
 )
 def test_matches_botocore_bodies_ports_and_types(
@@ -168,6 +170,7 @@ def test_matches_botocore_bodies_ports_and_types(
     host: str,
     port: int,
     disable_https: bool,
+    host_header: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     plugin = LambdaPluginConfig(
@@ -191,8 +194,8 @@ def test_matches_botocore_bodies_ports_and_types(
         monkeypatch=monkeypatch,
     )
     url, headers = our_request(when=WHEN, plugin=plugin, credentials=SESSION, payload=payload)
-    assert url == expected.url
-    assert headers["Host"] == (host if port == 80 else f"{host}:{port}")
+    assert url == expected.url.replace("Lambda.Local", "lambda.local")
+    assert headers["Host"] == host_header
     assert headers["Authorization"] == _text(expected.headers["Authorization"])
 
 
