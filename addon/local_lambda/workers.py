@@ -298,14 +298,14 @@ class WorkerManager:
 
     async def _run(self, pool: FunctionPool, call: Call) -> Outcome:
         self._reap(pool.check_code())
-        worker = pool.idle.pop() if pool.idle else None
         log = _LogBuilder(call, pool.spec)
-        started = time.perf_counter()
+        worker = self._take_idle(pool)
         try:
             if worker is None:
                 worker = await pool.start_worker()
         except WorkerExited as exc:
-            return log.crashed(exc, (time.perf_counter() - started) * 1000, 0)
+            return log.crashed(exc, 0.0, 0)
+        started = time.perf_counter()
         if worker.init_ms is not None:
             log.init(worker.init_log, worker.init_ms)
             worker.init_ms = None
@@ -329,6 +329,15 @@ class WorkerManager:
                 pool.idle.append(worker)
             else:
                 self._reap([worker])
+
+    def _take_idle(self, pool: FunctionPool) -> Worker | None:
+        """The most recently used idle worker (the warmest); dead ones are dropped."""
+        while pool.idle:
+            worker = pool.idle.pop()
+            if worker.alive:
+                return worker
+            self._reap([worker])
+        return None
 
     async def _exchange(
         self, worker: Worker, spec: FunctionSpec, call: Call, log: _LogBuilder
