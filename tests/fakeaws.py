@@ -3,7 +3,8 @@
 * ``FakeLambda``: the Invoke path; it checks every SigV4 signature independently (botocore's
   ``SigV4Auth`` over the raw path it received, at the received ``X-Amz-Date``) and answers
   403 when it is wrong, as AWS does.
-* ``FakeSts``: ``AssumeRole`` (signature-checked too), issuing short-lived credentials.
+* ``FakeSts``: ``AssumeRole`` (signature-checked too) and ``AssumeRoleWithWebIdentity``,
+  issuing short-lived credentials.
 * ``FakeEcsCredentials``: the ECS container credentials endpoint.
 * ``ConnectProxy``: an HTTP proxy (CONNECT tunnels and absolute-form requests).
 * ``self_signed_cert``: a certificate for 127.0.0.1/localhost, made with ``cryptography``.
@@ -239,7 +240,8 @@ def _iso(when: datetime.datetime) -> str:
 
 
 class FakeSts(_Server):
-    """STS ``AssumeRole`` (query protocol). ``gate``, when set, holds answers until it opens."""
+    """STS ``AssumeRole`` and ``AssumeRoleWithWebIdentity`` (query protocol). ``gate``, when
+    set, holds answers until it opens."""
 
     def __init__(
         self, keys: KeyStore, *, region: str = "us-east-1", lifetime_s: float = 3600
@@ -250,6 +252,7 @@ class FakeSts(_Server):
         self.lifetime_s = lifetime_s
         self.gate: asyncio.Event | None = None
         self.fail_with: tuple[int, str, str] | None = None
+        self.web_identity_token = "web-identity-token"
         self.calls: list[dict[str, str]] = []
         self.issued: list[tuple[str, str, str]] = []
         self.in_flight = 0
@@ -261,12 +264,19 @@ class FakeSts(_Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        problem = check_signature(
-            request, body, self.keys, region=self.region, service="sts", scheme=self.scheme
-        )
-        if problem is not None:
-            return self._error(403, *problem)
         form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+        action = form.get("Action")
+        if action == "AssumeRoleWithWebIdentity":  # unsigned; the token is the proof
+            if form.get("WebIdentityToken") != self.web_identity_token:
+                return self._error(400, "InvalidIdentityToken", "Token is not valid")
+        elif action == "AssumeRole":
+            problem = check_signature(
+                request, body, self.keys, region=self.region, service="sts", scheme=self.scheme
+            )
+            if problem is not None:
+                return self._error(403, *problem)
+        else:
+            return self._error(400, "InvalidAction", "Could not find operation")
         self.calls.append(form)
         self.in_flight += 1
         try:
@@ -282,16 +292,16 @@ class FakeSts(_Server):
             return web.Response(
                 content_type="text/xml",
                 text=(
-                    '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-                    "<AssumeRoleResult><AssumedRoleUser>"
+                    f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                    f"<{action}Result><AssumedRoleUser>"
                     f"<AssumedRoleId>AROAEXAMPLE:{form.get('RoleSessionName')}</AssumedRoleId>"
                     f"<Arn>arn:aws:sts::123456789012:assumed-role/r/{form.get('RoleSessionName')}</Arn>"
                     "</AssumedRoleUser><Credentials>"
                     f"<AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>"
                     f"<SessionToken>{token}</SessionToken><Expiration>{_iso(expires)}</Expiration>"
-                    "</Credentials></AssumeRoleResult>"
+                    f"</Credentials></{action}Result>"
                     f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-                    "</AssumeRoleResponse>"
+                    f"</{action}Response>"
                 ),
             )
         finally:

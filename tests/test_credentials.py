@@ -280,6 +280,36 @@ async def test_sts_and_lambda_go_through_proxy_url(
     )
 
 
+async def test_web_identity_from_the_chain_goes_through_proxy_url(
+    fake: FakeLambda,
+    sts: FakeSts,
+    client: LambdaClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """EKS IRSA: botocore's web identity provider; its STS client uses proxy_url (Kong #11551)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(sts.web_identity_token)
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ROLE_ARN", ROLE)
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "irsa")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
+    proxy = ConnectProxy()
+    await proxy.start()
+    try:
+        await client.invoke(plugin_for(fake, proxy_url=proxy.url), b"{}")
+    finally:
+        await proxy.close()
+    [call] = sts.calls
+    assert (call["Action"], call["RoleArn"], call["RoleSessionName"]) == (
+        "AssumeRoleWithWebIdentity",
+        ROLE,
+        "irsa",
+    )
+    assert access_key_used(fake) == sts.issued[0][0]
+    assert f"POST http://127.0.0.1:{sts.port}/" in proxy.request_lines
+
+
 async def test_no_credentials_at_all(fake: FakeLambda, client: LambdaClient) -> None:
     with pytest.raises(CredentialsError) as caught:
         await client.invoke(plugin_for(fake), b"{}")
