@@ -112,7 +112,7 @@ def _v1_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[str,
             "path": context_path,
             "protocol": request.http_version,
             "requestTime": _clf_time(request.received_at),
-            "requestTimeEpoch": int(request.received_at * 1000),
+            "requestTimeEpoch": round(request.received_at * 1000),
             "domainName": request.host,
             "domainPrefix": request.host.split(".", 1)[0],
             "identity": {
@@ -187,7 +187,7 @@ def _v2_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[str,
         "routeKey": route_key,
         "stage": stage,
         "time": _clf_time(request.received_at),
-        "timeEpoch": int(request.received_at * 1000),
+        "timeEpoch": round(request.received_at * 1000),
     }
     if path_parameters:
         event["pathParameters"] = path_parameters
