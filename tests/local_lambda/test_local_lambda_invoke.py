@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import boto3
 import botocore
 import pytest
 from botocore.exceptions import ClientError
@@ -72,6 +73,18 @@ def test_request_response_returns_the_result_and_a_real_context(client: Any) -> 
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream_name"])
     assert 0 < context["remaining_time_in_millis"] <= 3000
     assert context["client_context"] is None
+
+
+def test_boto3_client_gets_the_same_answer(local_lambda: LocalLambdaServer) -> None:
+    client = boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).client("lambda", endpoint_url=local_lambda.url)
+
+    response = client.invoke(FunctionName="echo", Qualifier="live", Payload=b'{"via": "boto3"}')
+
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "1"
+    assert json.loads(response["Payload"].read())["event"] == {"via": "boto3"}
 
 
 def test_empty_payload_is_an_empty_event(client: Any) -> None:
