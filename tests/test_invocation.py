@@ -295,6 +295,15 @@ async def test_endpoint_resolved_once_for_concurrent_first_requests(
     assert fake.received[0].header("Host") == f"127.0.0.1:{fake.port}"
 
 
+async def test_invalid_region_is_a_clear_error(client: LambdaClient) -> None:
+    plugin = LambdaPluginConfig(
+        function_name="f", aws_key=KEY, aws_secret=SECRET, aws_region="bad region!"
+    )
+    with pytest.raises(InvocationError, match="cannot resolve the Lambda endpoint") as caught:
+        await client.invoke(plugin, b"{}")
+    assert caught.value.status_code == 500
+
+
 def test_endpoint_resolution_honours_fips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
     assert resolve_lambda_hostname("us-east-1") == "lambda-fips.us-east-1.amazonaws.com"
