@@ -897,6 +897,31 @@ def test_plugin_precedence(tmp_path: Path) -> None:
     ]
 
 
+def test_consumer_group_scoped_plugin_is_not_applied(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        _format_version: "3.0"
+        routes: [{name: r, paths: [/]}]
+        plugins: [{name: aws-lambda, consumer_group: gold, config: {function_name: gold}}]
+        consumer_groups: [{name: gold}]
+        """,
+    )
+    assert config.routes[0].lambda_plugin is None
+    assert config.consumer_scoped_plugins == ("plugin 'aws-lambda' (consumer_group 'gold')",)
+
+
+def test_service_port_zero_and_enabled(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        _format_version: "3.0"
+        services: [{name: s, host: a.internal, port: 0, enabled: false}]
+        """,
+    )
+    assert config.services[0].port == 0 and config.services[0].enabled is False
+
+
 def test_ignored_plugins_are_listed_once(tmp_path: Path) -> None:
     config = load(
         tmp_path,

@@ -371,6 +371,20 @@ def test_stream_routes_are_not_http_routes(tmp_path: Path) -> None:
     assert match(r) is None
 
 
+def test_routes_of_a_disabled_service_do_not_exist(tmp_path: Path) -> None:
+    """Kong #8113: a disabled service's routes behave as if they did not exist."""
+    r = router(
+        tmp_path,
+        """
+        services:
+          - {name: paused, host: p.internal, enabled: false, routes: [{name: p, paths: [/x]}]}
+        routes:
+          - {name: fallback, paths: [/]}
+        """,
+    )
+    assert name(r, "/x") == "fallback"
+
+
 def test_file_order_breaks_ties(tmp_path: Path) -> None:
     r = router(
         tmp_path,

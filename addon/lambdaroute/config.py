@@ -88,6 +88,8 @@ class Service:
     host: str | None = None
     port: int | None = None
     path: str | None = None
+    #: Kong: the routes of a disabled service are not routed
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,8 @@ class LambdaRouteConfig:
     ignored_plugins: tuple[str, ...] = field(default=())
     #: every enabled aws-lambda plugin, in file order
     plugins: tuple[Plugin, ...] = ()
-    #: labels of consumer-scoped aws-lambda plugins: validated, but not applied (yet)
+    #: labels of consumer- (or consumer-group-) scoped aws-lambda plugins: validated, but
+    #: not applied (yet)
     consumer_scoped_plugins: tuple[str, ...] = ()
 
 

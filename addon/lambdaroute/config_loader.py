@@ -295,6 +295,7 @@ class _PluginRecord:
     service_ref: str | None = None
     route_ref: str | None = None
     consumer_ref: str | None = None
+    consumer_group_ref: str | None = None  # not resolved: consumer groups are not read
     #: the entity it is nested in, set directly instead of by reference
     service: Service | None = None
     route_index: int | None = None
@@ -507,13 +508,21 @@ class _Loader:
         for timeout in ("connect_timeout", "write_timeout", "read_timeout"):
             if _optional(raw, timeout) is not None:
                 _between(_integer(raw[timeout], timeout), 1, 2**31 - 2, timeout)
-        for flag in ("tls_verify", "enabled"):
-            if _optional(raw, flag) is not None:
-                _boolean(raw[flag], flag)
+        if _optional(raw, "tls_verify") is not None:
+            _boolean(raw["tls_verify"], "tls_verify")
+        enabled = True
+        if _optional(raw, "enabled") is not None:
+            enabled = _boolean(raw["enabled"], "enabled")
         if _optional(raw, "tags") is not None:
             _strings(raw["tags"], "tags", "set")
         return Service(
-            name=name, id=service_id, protocol=protocol, host=host, port=port or 80, path=path
+            name=name,
+            id=service_id,
+            protocol=protocol,
+            host=host,
+            port=80 if port is None else port,
+            path=path,
+            enabled=enabled,
         )
 
     # --- routes ---
@@ -855,6 +864,8 @@ class _Loader:
                             key, f"must not be set on a plugin nested in {parent_label}"
                         )
                     refs[key] = _reference(raw[key], key)
+            if raw.get("consumer_group") is not None:  # Kong EE: scoped like a consumer
+                refs["consumer_group"] = _reference(raw["consumer_group"], "consumer_group")
             if not parent_label:
                 scope = [f"{k} '{v}'" for k, v in refs.items() if v is not None]
                 label = f"{base} ({', '.join(scope) or 'global'})"
@@ -886,6 +897,7 @@ class _Loader:
                 service_ref=refs["service"],
                 route_ref=refs["route"],
                 consumer_ref=refs["consumer"],
+                consumer_group_ref=refs.get("consumer_group"),
                 service=service,
                 route_index=route_index,
                 consumer=consumer,
@@ -969,7 +981,7 @@ class _Loader:
                     lambda_config=plugin.lambda_config,
                 )
             )
-            if consumer is not None:
+            if consumer is not None or plugin.consumer_group_ref is not None:
                 consumer_scoped.append(plugin.label)
                 continue
             rank = (2 if route_index is not None else 0) + (1 if service is not None else 0)

@@ -17,7 +17,8 @@ Kong 3.x ``traditional_compatible`` semantics (``kong/router/compat.lua``,
   values (lower-cased), or a ``~*re`` value (lower-cased, as Kong does) is found in it;
 * ``protocols`` is not a match field in Kong's HTTP router: an https-only route requested
   over http still matches, and Kong then answers 426 or redirects (``RouteMatch``);
-* ``snis`` only constrain https requests.
+* ``snis`` only constrain https requests;
+* the routes of a disabled service (``enabled: false``) are not routed.
 """
 
 from __future__ import annotations
@@ -293,6 +294,7 @@ class Router:
             candidate
             for route in routes
             if _HTTP_SUBSYSTEM.intersection(route.protocols)
+            and (route.service is None or route.service.enabled)
             for candidate in _compile(route)
         ]
         # highest priority first, then file order (sorted() is stable)
