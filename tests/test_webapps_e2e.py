@@ -37,31 +37,40 @@ def _host(function: str, mode: str, encode: bool) -> str:
     return f"{function}.{mode}.b64{'on' if encode else 'off'}.test"
 
 
+def _plugin(lambda_port: int, function: str, **config: Any) -> dict[str, Any]:
+    base = {
+        "aws_region": "us-east-1",
+        "aws_key": "webapps-key",
+        "aws_secret": SECRET,
+        "host": "127.0.0.1",
+        "port": lambda_port,
+        "disable_https": True,
+        "function_name": function,
+        "is_proxy_integration": True,
+    }
+    return {"name": "aws-lambda", "config": {**base, **config}}
+
+
 def _routes(lambda_port: int) -> list[dict[str, Any]]:
-    routes = []
-    for function, _, _, modes in APPS:
-        for mode in modes:
-            for encode in (True, False):
-                config = {
-                    "aws_region": "us-east-1",
-                    "aws_key": "webapps-key",
-                    "aws_secret": SECRET,
-                    "host": "127.0.0.1",
-                    "port": lambda_port,
-                    "disable_https": True,
-                    "function_name": function,
-                    "is_proxy_integration": True,
-                    "base64_encode_body": encode,
-                    **MODES[mode],
-                }
-                host = _host(function, mode, encode)
-                routes.append(
-                    {
-                        "name": host.replace(".", "-"),
-                        "hosts": [host],
-                        "plugins": [{"name": "aws-lambda", "config": config}],
-                    }
-                )
+    routes: list[dict[str, Any]] = [
+        {
+            "name": host.replace(".", "-"),
+            "hosts": [host],
+            "plugins": [_plugin(lambda_port, function, base64_encode_body=encode, **MODES[mode])],
+        }
+        for function, _, mode, encode in (param.values for param in COMBINATIONS)
+        for host in [_host(function, mode, encode)]
+    ]
+    routes += [
+        {
+            "name": f"site-{mode}",
+            "hosts": [f"regex.{mode}.test"],
+            "paths": ["~/site/(?<siteSlug>[^/]+)$"],
+            "strip_path": False,
+            "plugins": [_plugin(lambda_port, "fastapi-mangum", **MODES[mode])],
+        }
+        for mode in ("v1", "v2")
+    ]
     return routes
 
 
@@ -126,6 +135,23 @@ def test_app_answers_through_the_proxy_as_directly(
         assert comparable(behind_proxy, answer) != answer, f"fixed? {fault}"
     else:
         assert comparable(behind_proxy, answer) == answer
+
+
+@pytest.mark.parametrize(
+    ("mode", "resource", "route_key"),
+    [("v1", "/site/{siteSlug}", None), ("v2", None, "ANY /site/{siteSlug}")],
+)
+def test_regex_route_gives_the_resource_and_path_parameters(
+    client: httpx.Client, mode: str, resource: str | None, route_key: str | None
+) -> None:
+    # Kong issue #14836: resource /site/{siteSlug}, not the literal path
+    answer = client.get("/site/my%20blog", headers={"Host": f"regex.{mode}.test"})
+    assert answer.json() == {
+        "slug": "my blog",
+        "resource": resource,
+        "routeKey": route_key,
+        "pathParameters": {"siteSlug": "my blog"},
+    }
 
 
 def test_functions_file_declares_every_app() -> None:

@@ -11,6 +11,7 @@ import hashlib
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from mangum import Mangum
+from webapp_events import validated
 
 BINARY = bytes(range(256))
 
@@ -94,9 +95,21 @@ async def status(code: int) -> JSONResponse:
     return JSONResponse({"status": code}, status_code=code)
 
 
+@app.get("/site/{slug}")
+async def site(slug: str, request: Request) -> dict[str, object]:
+    """What API Gateway told the function about the route (None when called directly)."""
+    event = request.scope.get("aws.event") or {}
+    return {
+        "slug": slug,
+        "resource": event.get("resource"),
+        "routeKey": event.get("routeKey"),
+        "pathParameters": event.get("pathParameters"),
+    }
+
+
 @app.get("/text")
 async def text() -> PlainTextResponse:
     return PlainTextResponse("héllo wörld ✓")
 
 
-handler = Mangum(app, lifespan="off")
+handler = validated(Mangum(app, lifespan="off"))

@@ -6,6 +6,7 @@ for v1 events by default)."""
 from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
+from webapp_events import validated
 from webapp_flask import app
 
-handler = make_lambda_handler(app, binary_support=True)
+handler = validated(make_lambda_handler(app, binary_support=True))
