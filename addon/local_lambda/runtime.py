@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import resource
 import struct
 import sys
 import threading
@@ -198,6 +199,8 @@ def load_handler(handler_file: Path, handler_name: str) -> Callable[[Any, Any], 
     spec = importlib.util.spec_from_file_location(module_name, handler_file)
     if spec is None or spec.loader is None or not handler_file.is_file():
         raise ImportError(f"No module named '{module_name}'")
+    if module_name in sys.modules:  # e.g. json.py: replacing it would break the runtime
+        raise ImportError(f"a module named '{module_name}' is already imported; rename the file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
@@ -230,8 +233,6 @@ def init_error(exc: BaseException, module_name: str) -> dict[str, Any]:
 
 
 def max_memory_mb() -> int:
-    import resource
-
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
 

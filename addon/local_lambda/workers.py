@@ -157,6 +157,7 @@ class FunctionPool:
         spec = self.spec
         process = await asyncio.create_subprocess_exec(
             sys.executable,
+            "-P",  # not the cwd (the handler's directory) first on sys.path: runtime.py does it
             "-m",
             "local_lambda.runtime",
             str(spec.handler_file),

@@ -65,6 +65,10 @@ HANDLERS = {
         def handler(event, context):
             return "here"
     """,
+    "json.py": """
+        def handler(event, context):
+            return "shadowed"
+    """,
     "bad_import.py": """
         import module_that_does_not_exist
 
@@ -86,6 +90,7 @@ functions:
   reload: {handler: functions/reload_me.py:handler}
   vanish: {handler: functions/vanish.py:handler}
   bad-import: {handler: functions/bad_import.py:handler}
+  shadow: {handler: functions/json.py:handler}
   no-handler: {handler: functions/stamp.py:missing}
   unmarshalable: {handler: functions/unmarshalable.py:handler}
 """
@@ -277,6 +282,16 @@ def test_import_error_is_runtime_import_module_error(client: Any) -> None:
     assert response["Body"]["errorMessage"] == (
         "Unable to import module 'bad_import': No module named 'module_that_does_not_exist'"
     )
+
+
+def test_handler_file_named_like_a_runtime_module_is_an_import_error(client: Any) -> None:
+    response = call(client, "shadow")
+
+    assert response["Body"]["errorType"] == "Runtime.ImportModuleError"
+    assert response["Body"]["errorMessage"] == (
+        "Unable to import module 'json': a module named 'json' is already imported; rename the file"
+    )
+    assert call(client, "stamp")["StatusCode"] == 200
 
 
 def test_missing_handler_is_runtime_handler_not_found(client: Any) -> None:
