@@ -367,6 +367,19 @@ def test_stale_date_is_403_signature_expired(client: Any) -> None:
     )
 
 
+def test_date_in_the_future_is_403_not_yet_current(client: Any) -> None:
+    in_ten_minutes = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=10)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=in_ten_minutes),
+        pytest.raises(ClientError) as excinfo,
+    ):
+        client.invoke(FunctionName="echo", Payload=b"{}")
+
+    status, code, message, _ = service_error(excinfo)
+    assert (status, code) == (403, "InvalidSignatureException")
+    assert message.startswith("Signature not yet current: ")
+
+
 def test_unsigned_request_is_403_missing_token(local_lambda: LocalLambdaServer) -> None:
     client = lambda_client(local_lambda.url, signature_version=botocore.UNSIGNED)
     with pytest.raises(ClientError) as excinfo:
