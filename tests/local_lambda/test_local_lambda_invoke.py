@@ -254,6 +254,24 @@ def test_payload_of_almost_6_mb_is_accepted(client: Any) -> None:
     assert body["statusCode"] == 200
 
 
+def test_large_result_comes_back_whole(client: Any) -> None:
+    data = "y" * (4 * 1024 * 1024)
+    _, body = invoke(client, FunctionName="echo", Payload=json.dumps({"data": data}))
+    assert body["event"]["data"] == data
+
+
+def test_result_over_6_mb_is_a_function_error(client: Any) -> None:
+    payload = b'{"data": "' + b"x" * (6 * 1024 * 1024 - 100) + b'"}'
+    response, body = invoke(client, FunctionName="echo", Payload=payload)
+
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
+
+
 def test_event_payload_over_1_mb_is_413(client: Any) -> None:
     payload = b'"' + b"x" * (1024 * 1024) + b'"'
     with pytest.raises(client.exceptions.RequestTooLargeException) as excinfo:
