@@ -131,7 +131,12 @@ class LocalLambda:
 
     async def _run_event(self, call: Call) -> None:
         await self._manager.reserve_when_free(call.target.spec.name)
-        self._emit_log(await self._manager.invoke(call))
+        try:
+            outcome = await self._manager.invoke(call)
+        except Exception:
+            _log.exception("Event invocation %s failed in the server", call.request_id)
+        else:
+            self._emit_log(outcome)
 
     def _emit_log(self, outcome: Outcome) -> None:
         """Print the invocation's log on the server's stdout, as SAM does."""
