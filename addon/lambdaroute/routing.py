@@ -201,10 +201,8 @@ def _needs_normalizing(path: str) -> bool:
 
 _REGEX_META = frozenset("\\.^$*+?()[]{}|")
 _QUANTIFIERS = frozenset("*+?{")
-#: key lengths tried for a path index (chars of the normalized path, "/" included)
-_KEY_LENGTHS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 24)
 #: below this many candidates a plain scan is as fast as an index lookup
-_INDEX_MIN = 16
+_INDEX_MIN = 8
 
 
 def _literal_prefix(regex: str) -> str:
@@ -230,63 +228,48 @@ def _required_starts(c: _Candidate) -> tuple[str, ...] | None:
 
 
 class _PathIndex:
-    """Candidates (in priority order) bucketed by the first characters of the path.
+    """Candidates (in priority order) indexed by the text their paths must start with.
 
-    A candidate whose every path starts with at least ``key_len`` known characters is
-    only listed under those keys; the others are listed everywhere. The key length is the
-    one that makes the longest list shortest.
+    ``lists(path)`` gives the candidate lists that can match ``path``: those whose
+    required start (a prefix, or the literal start of a regex) begins the path, and those
+    that may match any path. Each list is in priority order.
     """
 
-    __slots__ = ("_buckets", "_everywhere", "_key_len")
+    __slots__ = ("_by_start", "_everywhere", "_lengths")
 
     def __init__(self, candidates: Sequence[_Candidate]) -> None:
-        starts = [_required_starts(c) for c in candidates]
-        self._key_len = 0
-        if len(candidates) >= _INDEX_MIN:
-            best_cost = len(candidates)
-            for key_len in _KEY_LENGTHS:
-                unkeyed = 0
-                sizes: dict[str, int] = {}
-                for texts in starts:
-                    if texts is None or min(map(len, texts)) < key_len:
-                        unkeyed += 1
-                    else:
-                        for key in {t[:key_len] for t in texts}:
-                            sizes[key] = sizes.get(key, 0) + 1
-                cost = unkeyed + max(sizes.values(), default=0)
-                if cost < best_cost:
-                    best_cost, self._key_len = cost, key_len
-        key_len = self._key_len
-        keyed = [
-            texts if texts is not None and key_len and min(map(len, texts)) >= key_len else None
-            for texts in starts
-        ]
-        self._everywhere = tuple(c for c, texts in zip(candidates, keyed, strict=True) if not texts)
-        buckets: dict[str, list[_Candidate]] = {
-            t[:key_len]: [] for texts in keyed if texts for t in texts
-        }
-        for c, texts in zip(candidates, keyed, strict=True):
-            if texts:
-                for key in {t[:key_len] for t in texts}:
-                    buckets[key].append(c)
+        by_start: dict[str, list[_Candidate]] = {}
+        everywhere: list[_Candidate] = []
+        for c in candidates:
+            starts = _required_starts(c) if len(candidates) >= _INDEX_MIN else None
+            if starts is None:
+                everywhere.append(c)
             else:
-                for bucket in buckets.values():
-                    bucket.append(c)
-        self._buckets = {key: tuple(bucket) for key, bucket in buckets.items()}
+                for start in dict.fromkeys(starts):
+                    by_start.setdefault(start, []).append(c)
+        self._everywhere = tuple(everywhere)
+        self._by_start = {start: tuple(bucket) for start, bucket in by_start.items()}
+        self._lengths = tuple(sorted({len(start) for start in by_start}))
 
-    def lookup(self, path: str) -> tuple[_Candidate, ...]:
-        if not self._key_len:
-            return self._everywhere
-        return self._buckets.get(path[: self._key_len], self._everywhere)
+    def lists(self, path: str) -> list[tuple[_Candidate, ...]]:
+        found = [self._everywhere] if self._everywhere else []
+        size = len(path)
+        for length in self._lengths:
+            if length > size:
+                break
+            bucket = self._by_start.get(path[:length])
+            if bucket is not None:
+                found.append(bucket)
+        return found
 
 
 class Router:
     """Compiled once per config load; ``match`` is on every flow's hot path.
 
-    Candidates are indexed twice: by exact request host (routes whose hosts are all exact
-    are only candidates for those hosts; the others for every host), then by the first
-    characters of the path (``_PathIndex``). ``match`` scans the host's candidates, then
-    the any-host ones that rank above the host's best match.
+    Candidates are indexed by host (exact hosts, ``*.suffix`` and ``prefix.*`` wildcards
+    by their fixed part, routes without hosts apart), then by the text their paths must
+    start with (``_PathIndex``). ``match`` looks up the few candidate lists that can match
+    and keeps the best-ranked match, stopping each list at the rank already found.
     """
 
     def __init__(self, routes: Sequence[Route]) -> None:
@@ -301,14 +284,39 @@ class Router:
         candidates.sort(key=lambda c: c.route.order)
         candidates.sort(key=lambda c: c.priority, reverse=True)
         candidates = [replace(c, rank=rank) for rank, c in enumerate(candidates)]
-        any_host = [c for c in candidates if not c.hosts or any(h.kind != _EXACT for h in c.hosts)]
-        by_host: dict[str, list[_Candidate]] = {}
+        unindexed: list[_Candidate] = []
+        tables: tuple[dict[str, list[_Candidate]], ...] = ({}, {}, {})
         for c in candidates:
-            if c.hosts and all(h.kind == _EXACT for h in c.hosts):
-                for host in dict.fromkeys(h.value for h in c.hosts):
-                    by_host.setdefault(host, []).append(c)
-        self._any_host = _PathIndex(any_host)
-        self._by_host = {host: _PathIndex(bucket) for host, bucket in by_host.items()}
+            if not c.hosts or any(not _indexable(rule) for rule in c.hosts):
+                unindexed.append(c)
+                continue
+            for rule in c.hosts:
+                bucket = tables[rule.kind].setdefault(rule.value, [])
+                if not bucket or bucket[-1] is not c:
+                    bucket.append(c)
+        self._any_host = _PathIndex(unindexed)
+        self._exact, self._suffix, self._prefix = (
+            {value: _PathIndex(bucket) for value, bucket in table.items()} for table in tables
+        )
+
+    def _indexes(self, host: str) -> list[_PathIndex]:
+        """The candidate indexes that can match this host."""
+        found = []
+        exact = self._exact.get(host)
+        if exact is not None:
+            found.append(exact)
+        if self._suffix or self._prefix:
+            dot = host.find(".")
+            while dot != -1:
+                suffix = self._suffix.get(host[dot:])
+                if suffix is not None:
+                    found.append(suffix)
+                prefix = self._prefix.get(host[: dot + 1])
+                if prefix is not None:
+                    found.append(prefix)
+                dot = host.find(".", dot + 1)
+        found.append(self._any_host)
+        return found
 
     def match(
         self,
@@ -331,13 +339,21 @@ class Router:
         norm = normalize(path, True) if _needs_normalizing(path) else path
         request = _Request(method, scheme, host, port, norm, headers, sni or host)
         found: _Found | None = None
-        host_index = self._by_host.get(host)
-        if host_index is not None:
-            found = _first_match(host_index.lookup(norm), request, None)
-        found = _first_match(self._any_host.lookup(norm), request, found) or found
+        for index in self._indexes(host):
+            for candidates in index.lists(norm):
+                found = _first_match(candidates, request, found) or found
         if found is None:
             return None
         return _result(found, request)
+
+
+def _indexable(rule: _HostRule) -> bool:
+    """Wildcard rules are indexed by their fixed part, which must end at a dot."""
+    if rule.kind == _SUFFIX:
+        return rule.value.startswith(".")
+    if rule.kind == _PREFIX:
+        return rule.value.endswith(".")
+    return True
 
 
 @dataclass(slots=True)
@@ -360,13 +376,17 @@ class _Found:
     captures: dict[str, str]
 
 
+#: no candidate ranks this low: the limit when nothing is found yet
+_NO_LIMIT = 2**62
+
+
 def _first_match(
     candidates: tuple[_Candidate, ...], req: _Request, better_than: _Found | None
 ) -> _Found | None:
     """The first candidate matching the request, if it ranks above ``better_than``."""
-    limit = better_than.candidate.rank if better_than is not None else None
+    limit = better_than.candidate.rank if better_than is not None else _NO_LIMIT
     for c in candidates:
-        if limit is not None and c.rank > limit:
+        if c.rank >= limit:
             return None
         if c.methods is not None and req.method not in c.methods:
             continue
