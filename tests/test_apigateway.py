@@ -19,7 +19,7 @@ from lambdaroute.apigateway import build_event, route_shape
 from lambdaroute.config import LambdaPluginConfig
 from lambdaroute.snapshot import IncomingRequest, RouteContext
 
-EVENTS = Path("/work/shared/reference/events")
+EVENTS = Path(__file__).parent / "webapps" / "aws_events"
 
 V1 = LambdaPluginConfig(awsgateway_compatible=True)
 V2 = LambdaPluginConfig(awsgateway_compatible=True, awsgateway_compatible_payload_version="2.0")

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 WEBAPPS = Path(__file__).resolve().parent
-REFERENCE_EVENTS = Path("/work/shared/reference/events")
+REFERENCE_EVENTS = WEBAPPS / "aws_events"  # AWS sample events (Powertools fixtures, MIT-0)
 BINARY_UPLOAD = bytes(range(256)) * 4
 
 
