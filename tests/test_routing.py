@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lambdaroute import routing
-from lambdaroute.config import Route, load_config
+from lambdaroute.config import HeaderMatch, Route, load_config
 from lambdaroute.routing import RouteMatch, Router, upstream_uri_v0
 from lambdaroute.uri import escape, normalize
 
@@ -79,6 +79,13 @@ def test_plain_host_beats_wildcard(tmp_path: Path) -> None:
     )
     assert name(r, host="api.example.com") == "plain"
     assert name(r, host="www.example.com") == "wild"
+
+
+def test_wildcards_that_do_not_end_at_a_dot() -> None:
+    """Not valid in a config file, but a Route built in code still matches."""
+    r = Router([Route(name="odd", hosts=("*foo.com",)), Route(name="odd2", hosts=("api*",))])
+    assert name(r, host="xfoo.com") == "odd"
+    assert name(r, host="apix.test") == "odd2"
 
 
 def test_route_with_exact_and_wildcard_hosts(tmp_path: Path) -> None:
@@ -562,6 +569,15 @@ def many_routes() -> list[Route]:
         routes.append(Route(name=f"prefix{i}", paths=(f"/svc{i}/items", f"/s{i}")))
         routes.append(Route(name=f"regex{i}", paths=(f"~/re{i % 9}/(?<id>\\d+)",)))
         routes.append(Route(name=f"wild{i}", hosts=(f"*.w{i % 5}.test",), paths=(f"/w{i}",)))
+        routes.append(Route(name=f"pwild{i}", hosts=(f"h{i % 7}.*",), paths=(f"/p{i}",)))
+        routes.append(
+            Route(
+                name=f"hdr{i}",
+                paths=(f"/svc{i}",),
+                methods=("POST",) if i % 2 else (),
+                headers=(HeaderMatch("x-v", (str(i % 3),)),),
+            )
+        )
     routes.append(Route(name="alt", paths=("~/alt|/svc1",), regex_priority=3))
     routes.append(Route(name="catchall", paths=("/",)))
     return [replace(r, order=i) for i, r in enumerate(routes)]
@@ -569,7 +585,7 @@ def many_routes() -> list[Route]:
 
 REQUESTS = [
     (host, path)
-    for host in ("h3.test", "x.w2.test", "other.test", "h0.test")
+    for host in ("h3.test", "x.w2.test", "other.test", "h0.test", "a.b.w4.test", "w4.test")
     for path in (
         "/api/v10",
         "/api/v3/x",
@@ -585,6 +601,8 @@ REQUESTS = [
         "/",
         "/zzz",
         "/a",
+        "/p5",
+        "/p50/x",
     )
 ]
 
@@ -592,12 +610,17 @@ REQUESTS = [
 def test_indexes_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     routes = many_routes()
     indexed = Router(routes)
+    # the reference: one list of every candidate in priority order, scanned in full
     monkeypatch.setattr(routing, "_INDEX_MIN", 10**9)
+    monkeypatch.setattr(routing, "_indexable", lambda rule: False)
     scanned = Router(routes)
+    assert not scanned._exact and not scanned._suffix
     assert indexed._any_host._by_start and scanned._any_host._everywhere  # really compared
     for host, path in REQUESTS:
-        got, want = match(indexed, path, host=host), match(scanned, path, host=host)
-        assert got == want, (host, path)
+        for method, headers in (("GET", ()), ("POST", (("X-V", "1"),)), ("GET", (("x-v", "2"),))):
+            got = match(indexed, path, host=host, method=method, headers=headers)
+            want = match(scanned, path, host=host, method=method, headers=headers)
+            assert got == want, (host, path, method, headers)
     assert name(indexed, "/s45/x", host="other.test") == "prefix45"  # longest prefix
     # "~/alt|/svc1" is Kong's "^/alt|/svc1": the second branch is not anchored
     assert name(indexed, "/svc12/items/9", host="other.test") == "alt"
