@@ -585,7 +585,7 @@ def many_routes() -> list[Route]:
 
 REQUESTS = [
     (host, path)
-    for host in ("h3.test", "x.w2.test", "other.test", "h0.test", "a.b.w4.test", "w4.test")
+    for host in ("h3.test", "x.w3.test", "other.test", "h0.test", "a.b.w4.test", "w4.test")
     for path in (
         "/api/v10",
         "/api/v3/x",
@@ -603,6 +603,9 @@ REQUESTS = [
         "/a",
         "/p5",
         "/p50/x",
+        "/p3",
+        "/w4/x",
+        "/w8",
     )
 ]
 
