@@ -7,11 +7,12 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .loadgen import MEASURING
+from .loadgen import DONE, MEASURING
 from .procs import PYTHON, SUPPORT, cpu_seconds
 
 #: wrk prints this line from its ``done`` callback (latencies in microseconds)
@@ -69,20 +70,25 @@ def drive(spec: LoadSpec, generator: str, target_pid: int | None = None) -> dict
 
 
 class CpuMeter:
-    """CPU seconds a process used between ``start`` and ``used``."""
+    """CPU seconds a process used between ``start`` and ``stop``."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
         self.started: float | None = None
+        self.stopped: float | None = None
 
     def start(self) -> None:
         if self.pid is not None:
             self.started = cpu_seconds(self.pid)
 
+    def stop(self) -> None:
+        if self.pid is not None:
+            self.stopped = cpu_seconds(self.pid)
+
     def used(self) -> float | None:
-        if self.pid is None or self.started is None:
+        if self.started is None or self.stopped is None:
             return None
-        return cpu_seconds(self.pid) - self.started
+        return self.stopped - self.started
 
 
 def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
@@ -111,18 +117,34 @@ def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
     if spec.expect_size is not None:
         argv += ["--expect-size", str(spec.expect_size)]
     limit = spec.warmup + spec.duration + spec.timeout + 60 + spec.requests / 50
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as generator:
-        assert generator.stdout is not None
-        if generator.stdout.readline().strip() == MEASURING.encode():
-            cpu.start()
+    lines: list[str] = []
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True) as generator,
+    ):
+        watchdog = threading.Timer(limit, generator.kill)  # the generator bounds itself; belt
+        watchdog.start()
         try:
-            out, err = generator.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            generator.kill()
-            raise
-    if generator.returncode != 0:
-        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-2000:]}")
-    result: dict[str, Any] = json.loads(out)
+            assert generator.stdout is not None
+            for line in generator.stdout:
+                marker = line.strip()
+                if marker == MEASURING:
+                    cpu.start()
+                elif marker == DONE:
+                    cpu.stop()
+                else:
+                    lines.append(line)
+        finally:
+            watchdog.cancel()
+        generator.wait()
+        errors.seek(0)
+        problem = errors.read().decode(errors="replace")[-2000:]
+    if generator.returncode != 0 or not lines:
+        raise RuntimeError(f"load generator failed ({generator.returncode}): {problem}{lines}")
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except ValueError as error:
+        raise RuntimeError(f"load generator printed {lines!r}: {problem}") from error
     return result
 
 
@@ -143,10 +165,8 @@ def _drive_wrk(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
             "-s",
             script.name,
         ]
-        if spec.warmup:
-            subprocess.run(
-                [*common, f"-d{max(1, round(spec.warmup))}s", url], capture_output=True, check=False
-            )
+        if spec.warmup:  # wrk's -d takes whole seconds only: warm up with the asyncio client
+            _drive_asyncio(replace(spec, duration=spec.warmup, warmup=0), CpuMeter(None))
         cpu.start()
         done = subprocess.run(
             [*common, f"-d{max(1, round(spec.duration))}s", url],
@@ -154,6 +174,7 @@ def _drive_wrk(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
             check=False,
             timeout=spec.duration + 90,
         )
+        cpu.stop()
     finally:
         Path(script.name).unlink()
     lines = [line for line in done.stdout.decode().splitlines() if line.startswith("{")]

@@ -3,13 +3,15 @@ sending its next request as soon as the previous answer arrived (a closed loop, 
 is bounded by the connection count).
 
 Run as its own process (``python loadgen.py ...``) so that it does not share a core with the
-harness; prints ``MEASURING`` when the measured phase starts, then one JSON object.
+harness; prints ``MEASURING`` when the measured window opens and ``DONE`` when it closes (the
+harness reads the target's CPU time at both), then one JSON object.
 
-Phases: all connections are opened first (connect time is not request latency); then each
-connection warms up for ``--warmup`` seconds (at least one request, not recorded); when every
-connection has warmed up the clock starts, and each connection loops until ``--duration``
-elapsed or ``--requests`` were sent in all. Requests in flight at the deadline finish and
-count; the elapsed time runs until the last one.
+Timing: all connections are opened first (connect time is not request latency). With
+``--duration``, the window is ``[start + warmup, start + warmup + duration]`` and a request
+counts when it *completes* inside it (as wrk counts), so the window sees the steady state:
+no barrier re-synchronises the connections (which, against a 1 s function, would turn
+200 clients into one burst per second). With ``--requests``, every request counts and the
+window runs from the start to the last answer.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from dataclasses import dataclass, field
 #: per-connection read buffer; big responses are read with readexactly regardless
 READ_LIMIT = 1 << 20
 MAX_ERROR_SAMPLES = 5
-#: printed on stdout when the warm-up is over and the measured phase starts
-MEASURING = "MEASURING"
+#: printed on stdout when the measured window opens and when it closes
+MEASURING, DONE = "MEASURING", "DONE"
 
 
 class BadResponse(Exception):
@@ -34,20 +36,27 @@ class BadResponse(Exception):
 
 @dataclass(slots=True)
 class Totals:
-    """Shared by every connection of one run."""
+    """Shared by every connection of one run; only requests that complete inside the
+    measured window are recorded."""
 
+    window_start: float
+    window_end: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     bytes_received: int = 0
     requests_left: int = -1  # -1: run for a duration instead
-    deadline: float = math.inf
-    warm: int = 0
 
-    def error(self, what: str) -> None:
+    def record(self, started: float, finished: float, problem: str | None, size: int) -> None:
+        if not self.window_start <= finished <= self.window_end:
+            return
+        self.bytes_received += size
+        if problem is None:
+            self.latencies.append(finished - started)
+            return
         self.errors += 1
         if len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(what)
+            self.error_samples.append(problem)
 
 
 def build_request(method: str, path: str, body_size: int) -> bytes:
@@ -112,8 +121,8 @@ class Connection:
             self.writer.close()
         self.reader = self.writer = None
 
-    async def exchange(self, totals: Totals) -> bool:
-        """One request/response; False (and the error counted) when it failed."""
+    async def exchange(self) -> tuple[str | None, int]:
+        """One request/response: (what went wrong or None, body bytes received)."""
         try:
             async with asyncio.timeout(self.timeout):
                 if self.writer is None:
@@ -131,17 +140,13 @@ class Connection:
             BadResponse,
             ValueError,
         ) as error:
-            totals.error(f"{type(error).__name__}: {error}")
             self.close()
-            return False
-        totals.bytes_received += size
+            return f"{type(error).__name__}: {error}", 0
         if status != 200:
-            totals.error(f"HTTP {status}")
-            return False
+            return f"HTTP {status}", size
         if self.expect_size is not None and size != self.expect_size:
-            totals.error(f"body of {size} bytes, expected {self.expect_size}")
-            return False
-        return True
+            return f"body of {size} bytes, expected {self.expect_size}", size
+        return None, size
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -150,7 +155,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         Connection(args.host, args.port, request, args.expect_size, args.timeout)
         for _ in range(args.connections)
     ]
-    totals = Totals(requests_left=args.requests if args.requests else -1)
     connect_slots = asyncio.Semaphore(64)
 
     async def open_one(connection: Connection) -> None:
@@ -158,39 +162,37 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await connection.open()
 
     await asyncio.gather(*(open_one(c) for c in connections))
-    all_warm = asyncio.Event()
-    clock: list[float] = []
+    perf_counter = time.perf_counter
+    window_start = perf_counter() + args.warmup
+    window_end = math.inf if args.requests else window_start + args.duration
+    totals = Totals(window_start, window_end, requests_left=args.requests or -1)
+
+    async def announce() -> None:
+        await asyncio.sleep(window_start - perf_counter())
+        print(MEASURING, flush=True)
+        if not args.requests:
+            await asyncio.sleep(window_end - perf_counter())
+            print(DONE, flush=True)
 
     async def drive(connection: Connection) -> None:
-        if args.warmup:
-            warm_until, scratch = time.perf_counter() + args.warmup, Totals()
-            while True:
-                await connection.exchange(scratch)
-                if time.perf_counter() >= warm_until:
-                    break
-        totals.warm += 1
-        if totals.warm == len(connections):
-            clock.append(time.perf_counter())
-            print(MEASURING, flush=True)  # the harness starts its CPU accounting here
-            totals.deadline = clock[0] + args.duration if not args.requests else math.inf
-            all_warm.set()
-        await all_warm.wait()
-        latencies = totals.latencies
-        perf_counter = time.perf_counter
-        while True:
-            if totals.requests_left == 0:
+        while totals.requests_left != 0:
+            started = perf_counter()
+            if started >= window_end:
                 break
             if totals.requests_left > 0:
                 totals.requests_left -= 1
-            started = perf_counter()
-            if started >= totals.deadline:
-                break
-            if await connection.exchange(totals):
-                latencies.append(perf_counter() - started)
+            problem, size = await connection.exchange()
+            totals.record(started, perf_counter(), problem, size)
         connection.close()
 
+    announcer = asyncio.create_task(announce())
     await asyncio.gather(*(drive(c) for c in connections))
-    elapsed = time.perf_counter() - clock[0]
+    await announcer
+    if args.requests:
+        print(DONE, flush=True)
+        elapsed = perf_counter() - window_start
+    else:
+        elapsed = args.duration
     return summarize(totals, elapsed, args.connections)
 
 
@@ -228,7 +230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
     parser.add_argument("--requests", type=int, default=0, help="total requests instead")
-    parser.add_argument("--warmup", type=float, default=0.5, help="seconds, not recorded")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds not recorded")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--expect-size", type=int, default=None, help="response body bytes")
     return parser.parse_args(argv)

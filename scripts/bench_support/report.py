@@ -28,7 +28,11 @@ def machine_line(machine: dict[str, Any]) -> str:
 def scenario(name: str, result: dict[str, Any]) -> str:
     lines = [
         f"\n== {name} "
-        + " ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, (int, float, str)))
+        + " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in result.items()
+            if isinstance(v, (int, float, str))
+        )
     ]
     targets: dict[str, dict[str, Any]] = result.get("targets", {})
     if name == "leak":
