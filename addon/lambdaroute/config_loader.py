@@ -56,7 +56,6 @@ _PROTOCOL_SUBSETS = (
     ("grpc", "grpcs"),
     ("ws", "wss"),
 )
-_STREAM = frozenset(("tcp", "tls", "udp", "tls_passthrough"))
 _REDIRECT_CODES = (426, 301, 302, 307, 308)
 _METHOD = re.compile(r"^[A-Z]+$")
 

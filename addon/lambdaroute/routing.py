@@ -102,7 +102,7 @@ def _path_groups(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
         return [paths]
     groups: dict[object, list[str]] = {}
     for path in paths:
-        key: object = "regex" if path.startswith("~") else len(path)
+        key: object = "regex" if path.startswith("~") else len(path.encode())
         groups.setdefault(key, []).append(path)
     return [tuple(group) for group in groups.values()]
 
@@ -132,7 +132,7 @@ def _compile(route: Route) -> list[_Candidate]:
     candidates = []
     for group in _path_groups(route.paths):
         is_regex = bool(group) and group[0].startswith("~")
-        length = 0 if is_regex or not group else len(group[0])
+        length = 0 if is_regex or not group else len(group[0].encode())  # Lua: bytes
         priority = (
             weight_base + (1 if group else 0),
             plain_hosts,
