@@ -5,6 +5,7 @@
     functions  the functions YAML file, and name/ARN/qualifier resolution
     workers    pooled worker processes, concurrency limits, timeouts, reload
     runtime    what runs inside a worker (context object, log capture); stdlib only
+    console    the echo of invocation logs on stdout, from a thread
     cli        the ``local-lambda`` command (``scripts/local_lambda.py``)
 
 Kept import-free: workers run ``python -m local_lambda.runtime`` and must start fast.

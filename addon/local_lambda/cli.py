@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from local_lambda.console import ConsoleEcho
 from local_lambda.errors import FunctionsFileError
 from local_lambda.functions import FunctionSpec, FunctionTable, load_functions
 from local_lambda.server import LocalLambda
@@ -66,7 +67,8 @@ async def serve(args: argparse.Namespace, specs: dict[str, FunctionSpec]) -> Non
     table = FunctionTable(specs, args.region, args.account_id)
     manager = WorkerManager(specs, args.region, args.max_concurrency, args.idle_timeout)
     verifier = None if args.no_verify else SignatureVerifier(args.access_key, args.secret_key)
-    server = LocalLambda(table, manager, verifier, echo_logs=not args.quiet)
+    echo = None if args.quiet else ConsoleEcho()
+    server = LocalLambda(table, manager, verifier, echo)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
@@ -91,6 +93,8 @@ async def serve(args: argparse.Namespace, specs: dict[str, FunctionSpec]) -> Non
     finally:
         await server.close()
         await runner.cleanup()
+        if echo is not None:
+            echo.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

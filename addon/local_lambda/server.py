@@ -13,12 +13,12 @@ import base64
 import binascii
 import json
 import logging
-import sys
 import uuid
 from typing import Any
 
 from aiohttp import web
 
+from local_lambda.console import ConsoleEcho
 from local_lambda.errors import (
     ASYNC_PAYLOAD_LIMIT,
     SYNC_PAYLOAD_LIMIT,
@@ -52,12 +52,12 @@ class LocalLambda:
         table: FunctionTable,
         manager: WorkerManager,
         verifier: SignatureVerifier | None,
-        echo_logs: bool = True,
+        echo: ConsoleEcho | None = None,
     ) -> None:
         self._table = table
         self._manager = manager
         self._verifier = verifier
-        self._echo_logs = echo_logs
+        self._echo = echo
         self._background: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
@@ -140,9 +140,8 @@ class LocalLambda:
 
     def _emit_log(self, outcome: Outcome) -> None:
         """Print the invocation's log on the server's stdout, as SAM does."""
-        if self._echo_logs:
-            sys.stdout.write(outcome.log)
-            sys.stdout.flush()
+        if self._echo is not None:
+            self._echo.write(outcome.log)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from tests.local_lambda_fixtures import (
     REPO,
     SCRIPT,
     LocalLambdaServer,
+    lambda_client,
     local_lambda,
 )
 
@@ -127,6 +129,29 @@ def test_cli_prints_where_it_listens_and_what_it_serves(local_lambda: LocalLambd
     assert f"local-lambda listening on {local_lambda.url}" in output
     for name in load_functions(EXAMPLE_FUNCTIONS):
         assert f"  {name}: " in output
+
+
+def test_a_stdout_nobody_reads_does_not_stall_the_server() -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--functions", str(EXAMPLE_FUNCTIONS), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = next(
+            match.group(1)
+            for line in process.stdout
+            if (match := re.search(r"listening on (http://\S+)", line))
+        )
+        client = lambda_client(url, read_timeout=10)
+        message = "m" * 20_000  # ~40 KB of log per invocation; a pipe holds 64 KB
+        for _ in range(4):
+            response = client.invoke(FunctionName="error", Payload=json.dumps({"message": message}))
+            assert response["FunctionError"] == "Unhandled"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 # -- the AWS CLI as a client -----------------------------------------------------------------
