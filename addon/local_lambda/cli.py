@@ -24,6 +24,20 @@ from local_lambda.sigv4 import SignatureVerifier
 from local_lambda.workers import DEFAULT_IDLE_TIMEOUT, WorkerManager
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="local-lambda", description="A local AWS Lambda Invoke API server."
@@ -40,13 +54,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--account-id", default="123456789012", help="account id in ARNs")
     parser.add_argument(
         "--max-concurrency",
-        type=int,
+        type=_positive_int,
         default=1000,
         help="server-wide concurrent invocations (default 1000, as AWS's account limit)",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_positive_seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         help=f"seconds an idle worker stays warm (default {DEFAULT_IDLE_TIMEOUT:g})",
     )
