@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
@@ -53,7 +54,7 @@ def flow_for(host: str, path: str, method: str = "GET"):
 
 def test_idle_without_lambda_config() -> None:
     addon = LambdaRoute()
-    with taddons.context(addon):
+    with taddons.context(Proxyserver(), addon):
         flow = flow_for("api.example.test", "/orders")
         addon.requestheaders(flow)
         assert addon.router is None
@@ -64,7 +65,7 @@ def test_idle_without_lambda_config() -> None:
 def test_loads_config_and_warns_once_about_other_plugins(config_file: Path, caplog) -> None:
     caplog.set_level(logging.INFO)
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config_file))
         assert addon.router is not None
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -85,7 +86,7 @@ def test_bad_config_names_file_entity_and_field_without_traceback(tmp_path: Path
         """,
     )
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(bad))
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
@@ -102,7 +103,7 @@ def test_failed_reload_keeps_the_last_good_config(
     config_file: Path, tmp_path: Path, caplog
 ) -> None:
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config_file))
         good = addon.config
         broken = write(tmp_path / "broken.yaml", "_format_version: '3.0'\nroutes: [{name: x}\n")
@@ -117,7 +118,7 @@ def test_failed_reload_keeps_the_last_good_config(
 
 def test_reload_command_picks_up_changes(config_file: Path) -> None:
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config_file))
         config_file.write_text(CONFIG.replace("/orders", "/invoices"))
         tctx.command(addon.reload)
@@ -128,7 +129,7 @@ def test_reload_command_picks_up_changes(config_file: Path) -> None:
 
 def test_routed_flows_are_not_streamed_and_unrouted_are_untouched(config_file: Path) -> None:
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config_file))
         routed = flow_for("api.example.test", "/orders/17?x=1", method="POST")
         routed.request.stream = True
@@ -149,7 +150,7 @@ def test_routed_flows_are_not_streamed_and_unrouted_are_untouched(config_file: P
 def test_lazy_connections_are_forced_and_said(config_file: Path, caplog) -> None:
     caplog.set_level(logging.INFO)
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         assert tctx.options.connection_strategy == "eager"
         tctx.configure(addon, lambda_config=str(config_file))
         assert tctx.options.connection_strategy == "lazy"
@@ -161,7 +162,7 @@ def test_reverse_mode_keeps_client_host_for_routing_and_restores_it_for_others(
 ) -> None:
     caplog.set_level(logging.INFO)
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, mode=["reverse:http://upstream.test:8080"])
         tctx.configure(addon, lambda_config=str(config_file))
         assert tctx.options.keep_host_header is True
@@ -184,7 +185,7 @@ def test_reverse_mode_keeps_client_host_for_routing_and_restores_it_for_others(
 
 def test_user_keep_host_header_is_respected(config_file: Path) -> None:
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, mode=["reverse:http://upstream.test:8080"], keep_host_header=True)
         tctx.configure(addon, lambda_config=str(config_file))
         flow = flow_for("api.example.test", "/elsewhere")
@@ -195,7 +196,7 @@ def test_user_keep_host_header_is_respected(config_file: Path) -> None:
 
 def test_invalid_body_buffer_size_is_reported_and_ignored(caplog) -> None:
     addon = LambdaRoute()
-    with taddons.context(addon) as tctx:
+    with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_body_buffer_size="8k")
         assert addon.body_buffer_size == 8 * 1024
         tctx.configure(addon, lambda_body_buffer_size="lots")

@@ -266,7 +266,7 @@ class LambdaRoute:
             shaped = error_response(
                 InvocationError(f"internal error: {type(err).__name__}"), request_id
             )
-        flow.response = _to_response(shaped)
+        flow.response = _to_response(shaped, flow.request.method)
         self._record(flow, match, plugin, request_id, result, shaped, started)
 
     def _record(
@@ -314,12 +314,18 @@ class LambdaRoute:
             )
 
 
-def _to_response(shaped: ShapedResponse) -> http.Response:
+def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
     response = http.Response.make(shaped.status, b"", list(_encode_headers(shaped.headers)))
-    # raw_content: the body goes out byte for byte even when Content-Encoding is set.
-    response.raw_content = shaped.body
-    if shaped.status not in (204, 304) and not 100 <= shaped.status < 200:
-        response.headers["content-length"] = str(len(shaped.body))
+    if shaped.reason:
+        response.reason = shaped.reason
+    if shaped.status in (204, 304) or 100 <= shaped.status < 200:
+        return response
+    # Content-Length is what a GET would get, also for HEAD (RFC 9110 9.3.2), whose
+    # response has no body whatever the function returned.
+    response.headers["content-length"] = str(len(shaped.body))
+    if request_method != "HEAD":
+        # raw_content: the body goes out byte for byte even when Content-Encoding is set.
+        response.raw_content = shaped.body
     return response
 
 

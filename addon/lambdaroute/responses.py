@@ -58,6 +58,8 @@ class ShapedResponse:
     function_logs: str | None = None
     #: the X-Amz-Function-Error value, if the function failed
     function_error: str | None = None
+    #: a reason phrase the function chose (ALB's statusDescription)
+    reason: str | None = None
 
 
 def via_header(client_http_version: str) -> str:
@@ -92,9 +94,9 @@ def shape_response(
         overridden = {name.lower() for name, _ in proxied.headers}
         headers = [h for h in headers if h[0].lower() not in overridden]
         headers.extend(h for h in proxied.headers if h[0].lower() not in DROPPED_HEADERS)
-        status, body = proxied.status, proxied.body
+        status, body, reason = proxied.status, proxied.body, proxied.reason
     else:
-        status, body = result.status, result.body
+        status, body, reason = result.status, result.body, None
         if plugin.unhandled_status is not None and function_error == "Unhandled":
             status = plugin.unhandled_status
         if plugin.empty_arrays_mode == "legacy" and _is_json(headers):
@@ -108,6 +110,7 @@ def shape_response(
         body=b"" if status in NO_BODY_STATUSES else body,
         function_logs=function_logs,
         function_error=function_error,
+        reason=reason,
     )
 
 
