@@ -266,6 +266,7 @@ class Worker:
         request_id = meta["request_id"]
         deadline = time.monotonic() + meta["timeout"]
         os.environ["AWS_LAMBDA_FUNCTION_VERSION"] = meta["version"]
+        os.environ["_X_AMZN_TRACE_ID"] = meta["trace_id"]
         self._log_handler.request_id = request_id
         started = time.perf_counter()
         failed = False

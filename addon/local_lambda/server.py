@@ -13,6 +13,8 @@ import base64
 import binascii
 import json
 import logging
+import secrets
+import time
 import uuid
 from typing import Any
 
@@ -108,7 +110,8 @@ class LocalLambda:
         response_headers = {"x-amzn-RequestId": request_id}
         if invocation_type == "DryRun":
             return web.Response(status=204, headers=response_headers)
-        call = Call(target, request_id, body, client_context)
+        trace_id = headers.get("X-Amzn-Trace-Id") or new_trace_id()
+        call = Call(target, request_id, body, client_context, trace_id)
         if invocation_type == "Event":
             task = asyncio.create_task(self._run_event(call))
             self._background.add(task)
@@ -170,6 +173,14 @@ async def check_json(body: bytes) -> None:
         raise invalid_request_content(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from None
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header as Lambda makes one for an untraced request (not sampled)."""
+    return (
+        f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
+        f"Parent={secrets.token_hex(8)};Sampled=0"
+    )
 
 
 def decode_client_context(header: str | None) -> dict[str, Any] | None:

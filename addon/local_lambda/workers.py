@@ -46,6 +46,8 @@ class Call:
     request_id: str
     payload: bytes
     client_context: dict[str, Any] | None = None
+    trace_id: str = ""
+    """The X-Ray trace header, given to the function as ``_X_AMZN_TRACE_ID``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +353,7 @@ class WorkerManager:
             "timeout": spec.timeout,
             "log_stream": worker.log_stream(call.target.version),
             "client_context": call.client_context,
+            "trace_id": call.trace_id,
         }
         await worker.send(pack_with_meta(b"I", meta, call.payload))
         try:

@@ -9,6 +9,7 @@ def handler(event, context):
     return {
         "event": event,
         "greeting": os.environ.get("GREETING"),
+        "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
         "context": {
             "function_name": context.function_name,
             "function_version": context.function_version,

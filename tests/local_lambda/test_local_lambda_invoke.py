@@ -73,6 +73,9 @@ def test_request_response_returns_the_result_and_a_real_context(client: Any) -> 
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream_name"])
     assert 0 < context["remaining_time_in_millis"] <= 3000
     assert context["client_context"] is None
+    assert re.fullmatch(
+        r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", body["trace_id"]
+    )
 
 
 def test_boto3_client_gets_the_same_answer(local_lambda: LocalLambdaServer) -> None:
