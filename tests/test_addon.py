@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
 from lambdaroute.addon import LambdaRoute
+from tests.local_lambda_fixtures import LocalLambdaServer, start_local_lambda
+from tests.mitmdump_process import free_port
 
 CONFIG = """\
 _format_version: "3.0"
@@ -202,3 +206,118 @@ def test_invalid_body_buffer_size_is_reported_and_ignored(caplog) -> None:
         tctx.configure(addon, lambda_body_buffer_size="lots")
         assert addon.body_buffer_size == 8 * 1024
         assert any("lambda_body_buffer_size" in r.getMessage() for r in caplog.records)
+
+
+HTTPS_ONLY = """\
+_format_version: "3.0"
+routes:
+  - name: secure
+    paths: [/secure]
+    protocols: [https]
+    https_redirect_status_code: {code}
+    plugins:
+      - name: aws-lambda
+        config: {{function_name: f, aws_region: us-east-1}}
+consumers:
+  - username: alice
+    plugins:
+      - name: aws-lambda
+        config: {{function_name: alice-only, aws_region: us-east-1}}
+"""
+
+
+@pytest.mark.parametrize("code", [426, 301, 308])
+def test_https_only_routes_over_http_get_kongs_answer(tmp_path: Path, code: int) -> None:
+    config = write(tmp_path / "kong.yaml", HTTPS_ONLY.format(code=code))
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config))
+        flow = flow_for("api.example.test", "/secure/x?y=1")
+        addon.requestheaders(flow)
+        assert flow.response is not None
+        assert flow.response.status_code == code
+        assert flow not in addon._matches
+        if code == 426:
+            assert flow.response.json() == {"message": "Please use HTTPS protocol"}
+            assert flow.response.headers["upgrade"] == "TLS/1.2, HTTP/1.1"
+        else:
+            assert flow.response.headers["location"] == "https://api.example.test/secure/x?y=1"
+
+
+def test_consumer_scoped_plugins_are_reported(tmp_path: Path, caplog) -> None:
+    config = write(tmp_path / "kong.yaml", HTTPS_ONLY.format(code=426))
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("consumer-scoped" in w and "alice" in w for w in warnings)
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[LocalLambdaServer]:
+    functions = Path(__file__).parent / "e2e_functions" / "functions.yaml"
+    with start_local_lambda(functions, access_key="k", secret_key="s") as server:
+        yield server
+
+
+def routed_config(tmp_path: Path, port: int, **plugin_config: object) -> Path:
+    config = {
+        "function_name": "echo",
+        "aws_region": "us-east-1",
+        "aws_key": "k",
+        "aws_secret": "s",
+        "host": "127.0.0.1",
+        "port": port,
+        "disable_https": True,
+        **plugin_config,
+    }
+    document = {
+        "_format_version": "3.0",
+        "routes": [
+            {"name": "r", "paths": ["/"], "plugins": [{"name": "aws-lambda", "config": config}]}
+        ],
+    }
+    return write(tmp_path / "kong.yaml", yaml.safe_dump(document))
+
+
+async def test_request_hook_answers_the_flow_and_records_it(
+    tmp_path: Path, echo_server: LocalLambdaServer
+) -> None:
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(
+            addon, lambda_config=str(routed_config(tmp_path, echo_server.port, qualifier="live"))
+        )
+        flow = flow_for("api.example.test", "/orders?id=7")
+        addon.requestheaders(flow)
+        await addon.request(flow)
+        await addon.client.close()
+    assert flow.response is not None
+    assert flow.response.status_code == 200
+    assert flow.response.json() == {"id": "7"}
+    assert "x-amz-log-result" not in flow.response.headers
+    record = flow.metadata["lambda_route"]
+    assert record["route"] == "r"
+    assert record["function"] == "echo"
+    assert record["qualifier"] == "live"
+    assert record["executed_version"] == "1"
+    assert record["lambda_status"] == 200
+    assert "echo invoked as echo" in record["logs"]
+    assert flow.comment.startswith("lambda-route: r -> echo:live (200) -> 200")
+
+
+async def test_request_hook_turns_failures_into_json_errors(tmp_path: Path) -> None:
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        closed = routed_config(tmp_path, free_port())
+        tctx.configure(addon, lambda_config=str(closed))
+        flow = flow_for("api.example.test", "/x")
+        addon.requestheaders(flow)
+        await addon.request(flow)
+        await addon.client.close()
+    assert flow.response is not None
+    assert flow.response.status_code == 502
+    document = flow.response.json()
+    assert document["message"] == "Bad Gateway"
+    assert document["request_id"] == flow.metadata["lambda_route"]["request_id"]
+    assert flow.metadata["lambda_route"]["lambda_status"] is None

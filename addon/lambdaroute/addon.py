@@ -120,6 +120,11 @@ class LambdaRoute:
             f"lambda-route: loaded {config.source}: {routed} of {len(config.routes)} "
             "routes go to Lambda"
         )
+        if config.consumer_scoped_plugins:
+            logger.warning(
+                "lambda-route: consumer-scoped plugins are validated but not applied yet: "
+                + ", ".join(config.consumer_scoped_plugins)
+            )
         if config.ignored_plugins:
             logger.warning(
                 "lambda-route: only aws-lambda plugins act; ignoring: "
@@ -222,12 +227,16 @@ class LambdaRoute:
             port=port,
             path=raw_path,
             headers=request.headers.items(multi=True),
+            sni=flow.client_conn.sni,
         )
         if match is None or match.route.lambda_plugin is None:
             if self._restores_host_header and isinstance(
                 flow.client_conn.proxy_mode, mode_specs.ReverseMode
             ):
                 _restore_reverse_host_header(flow)
+            return
+        if match.https_redirect_status_code is not None:
+            flow.response = _https_required(match.https_redirect_status_code, host, request.path)
             return
         self._matches[flow] = match
         request.stream = False  # the body must reach us, not the upstream
@@ -327,6 +336,21 @@ def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
         # raw_content: the body goes out byte for byte even when Content-Encoding is set.
         response.raw_content = shaped.body
     return response
+
+
+def _https_required(status: int, host: str, path: str) -> http.Response:
+    """Kong's answer when an https-only route is asked for over http."""
+    if status == 426:
+        return http.Response.make(
+            426,
+            b'{"message":"Please use HTTPS protocol"}',
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "Connection": "Upgrade",
+                "Upgrade": "TLS/1.2, HTTP/1.1",
+            },
+        )
+    return http.Response.make(status, b"", {"Location": f"https://{host}{path}"})
 
 
 def _encode_headers(headers: tuple[tuple[str, str], ...]) -> Any:
