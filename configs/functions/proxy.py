@@ -12,7 +12,13 @@ def handler(event, context):
         "statusCode": 200,
         "headers": {"Content-Type": "application/json", "X-Handled-By": context.function_name},
         "body": json.dumps(
-            {"method": method, "path": path, "query": event.get("queryStringParameters")}
+            {
+                "method": method,
+                "path": path,
+                "resource": event.get("resource") or event.get("routeKey"),
+                "pathParameters": event.get("pathParameters"),
+                "query": event.get("queryStringParameters"),
+            }
         ),
         "isBase64Encoded": False,
     }
