@@ -70,13 +70,17 @@ def scenario(name: str, result: dict[str, Any]) -> str:
                 lines.append(f"      errors, e.g.: {'; '.join(row['error_samples'][:3])}")
     ratios = {k: v for k, v in result.get("ratios", {}).items() if v is not None}
     if ratios:
-        lines.append("  " + "   ".join(f"{k} req/s = {v:.3f}" for k, v in ratios.items()))
+        lines.append(
+            "  "
+            + "   ".join(f"{k} req/s = {v:.3f}" for k, v in ratios.items())
+            + "  (median of the per-round ratios)"
+        )
     cpu = {k: v for k, v in result.get("cpu_ratios", {}).items() if v is not None}
     if cpu:
         lines.append(
             "  mitmdump CPU per request: "
             + "   ".join(f"{k} = {v:.3f}" for k, v in cpu.items())
-            + "  (lower is better; hardly moved by other load on the machine)"
+            + "  (lower is better; less sensitive than req/s to other load)"
         )
     for item in result.get("checks", []):
         status = {True: "met   ", False: "MISSED", None: " n/a  "}[item["met"]]

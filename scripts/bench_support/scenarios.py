@@ -89,8 +89,19 @@ def medians(runs: list[Result]) -> Result:
 
 
 def ratio(summary: dict[str, Result], key: str, over: str, under: str) -> float | None:
-    top, bottom = summary.get(over, {}).get(key), summary.get(under, {}).get(key)
-    return top / bottom if top is not None and bottom else None
+    """The median over rounds of ``over``'s value / ``under``'s in the same round: a round
+    runs A, B and C back to back, so slow drifts in other load on the machine cancel."""
+    over_runs, under_runs = (
+        summary.get(over, {}).get("runs", []),
+        summary.get(under, {}).get("runs", []),
+    )
+    pairs = zip(over_runs, under_runs, strict=False)  # a target that did not run: no pairs
+    ratios = [
+        top[key] / bottom[key]
+        for top, bottom in pairs
+        if top.get(key) is not None and bottom.get(key)
+    ]
+    return statistics.median(ratios) if ratios else None
 
 
 def cpu_ratios(summary: dict[str, Result]) -> dict[str, float | None]:
@@ -113,6 +124,7 @@ def throughput(env: Environment, settings: Settings) -> Result:
     c_over_a = ratio(summary, "rps", "C", "A")
     c_over_b = ratio(summary, "rps", "C", "B")
     return {
+        "generator": settings.generator,
         "connections": connections,
         "rounds": settings.rounds,
         "duration_s": settings.throughput_duration,
@@ -137,6 +149,7 @@ def latency(env: Environment, settings: Settings) -> Result:
     c_p50, b_p50 = summary.get("C", {}).get("p50_ms"), summary.get("B", {}).get("p50_ms")
     above = c_p50 - b_p50 if c_p50 is not None and b_p50 is not None else None
     return {
+        "generator": settings.generator,
         "connections": 1,
         "rounds": settings.rounds,
         "duration_s": settings.latency_duration,
@@ -152,7 +165,7 @@ def slow(env: Environment, settings: Settings) -> Result:
     """200 clients against a function that takes ``slow_delay`` s (A's upstream and B's
     answer wait as long): nothing may queue behind a small pool.
 
-    The first second sends all 200 requests at once; two rounds of warm-up let the
+    The first round sends all 200 requests at once; the warm-up (1.5 rounds) lets the
     closed loop spread them out before the window opens. asyncio, not wrk: wrk has no
     warm-up inside its measured run and counts that first burst."""
 
@@ -161,7 +174,7 @@ def slow(env: Environment, settings: Settings) -> Result:
             port,
             settings.slow_connections,
             settings.slow_duration,
-            warmup=2 * settings.slow_delay,
+            warmup=1.5 * settings.slow_delay,
             timeout=settings.slow_delay * 10,
         )
 
@@ -169,6 +182,7 @@ def slow(env: Environment, settings: Settings) -> Result:
     summary = {t: medians(r) for t, r in runs.items()}
     c = summary.get("C", {})
     return {
+        "generator": "asyncio",
         "connections": settings.slow_connections,
         "delay_s": settings.slow_delay,
         "duration_s": settings.slow_duration,
@@ -219,6 +233,7 @@ def big(env: Environment, settings: Settings, *, direction: str) -> Result:
         }
     c = targets.get("C", {})
     return {
+        "generator": "asyncio",
         "direction": direction,
         "payload_bytes": size,
         "connections": connections,
@@ -265,6 +280,7 @@ def leak(env: Environment, settings: Settings) -> Result:
         }
     c = targets.get("C", {})
     return {
+        "generator": "asyncio",
         "requests": total,
         "targets": targets,
         "checks": [
