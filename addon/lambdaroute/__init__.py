@@ -1,15 +1,18 @@
 """lambda-route: route mitmproxy flows to AWS Lambda, Kong ``aws-lambda`` compatible.
 
-A flow passes through these stages, one module each:
+A flow passes through these stages, one module each (helpers in brackets):
 
     config        Kong declarative file -> typed, validated entities
-    routing       flow -> matching route (Kong's router rules and precedence)
+                  [config_loader, lambda_schema, validators, vault]
+    routing       flow -> matching route (Kong's router rules and precedence)  [uri]
     snapshot      flow -> IncomingRequest (a plain, mitmproxy-free view of the request)
-    events        IncomingRequest -> Lambda payload (Kong modes)
+    events        IncomingRequest -> Lambda payload (Kong's modes)  [bodies]
     apigateway    IncomingRequest -> API Gateway v1 / v2 and ALB events
     credentials   botocore's credential chain, resolved and refreshed off the event loop
     signing       SigV4 for the Invoke call
-    invocation    the signed Invoke call over a pooled asyncio HTTP client
-    responses     Invoke result -> HTTP response (Kong's rules, proxy integration)
+    invocation    the signed Invoke call over a pooled asyncio HTTP client  [endpoints]
+    responses     Invoke result -> HTTP response (Kong's rules)  [proxy_integration]
     addon         the mitmproxy addon that ties the stages together
+
+``errors`` holds the exception tree shared by all of them.
 """
