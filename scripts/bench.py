@@ -87,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run C under cProfile and print lambdaroute's top functions",
     )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        help="--profile, and keep the raw cProfile stats in this file (python -m pstats FILE)",
+    )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     return parser.parse_args(argv)
 
@@ -197,8 +202,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         with ProcessGroup(workdir) as group:
             env = bench.environment(group, "leak", small_body())
             bench.record("leak", scenarios.leak(env, settings))
-    if args.profile:
-        bench.record("profile", profiling.profile_c(workdir, settings, bench.note_failures))
+    if args.profile or args.profile_out:
+        out = args.profile_out or workdir / "c.prof"
+        bench.record("profile", profiling.profile_c(workdir, settings, bench.note_failures, out))
     return {
         "machine": about,
         "settings": asdict(settings),
