@@ -299,12 +299,24 @@ def test_handler_exception_is_an_unhandled_function_error(client: Any) -> None:
 
 
 def test_proxy_function_answers_in_proxy_integration_format(client: Any) -> None:
-    event = {"httpMethod": "GET", "path": "/hello", "queryStringParameters": {"a": "1"}}
+    event = {
+        "httpMethod": "GET",
+        "path": "/site/x",
+        "resource": "/site/{slug}",
+        "pathParameters": {"slug": "x"},
+        "queryStringParameters": {"a": "1"},
+    }
     _, body = invoke(client, FunctionName="proxy", Payload=json.dumps(event))
 
     assert body["statusCode"] == 200
     assert body["headers"]["X-Handled-By"] == "proxy"
-    assert json.loads(body["body"]) == {"method": "GET", "path": "/hello", "query": {"a": "1"}}
+    assert json.loads(body["body"]) == {
+        "method": "GET",
+        "path": "/site/x",
+        "resource": "/site/{slug}",
+        "pathParameters": {"slug": "x"},
+        "query": {"a": "1"},
+    }
 
 
 def test_slow_function_within_its_timeout_succeeds(client: Any) -> None:
