@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -242,22 +242,22 @@ def _check_fields(raw: Mapping[Any, Any], allowed: frozenset[str]) -> None:
 
 
 def _check_id(raw: Mapping[Any, Any]) -> str | None:
-    value = _optional(raw, "id")
-    if value is None:
-        return None
-    error = validate_uuid(_string(value, "id"))
-    if error:
-        raise FieldError("id", error)
-    return str(value)
+    return _checked_string(raw, "id", validate_uuid)
 
 
 def _check_name(raw: Mapping[Any, Any]) -> str | None:
-    value = _optional(raw, "name")
+    return _checked_string(raw, "name", validate_name)
+
+
+def _checked_string(
+    raw: Mapping[Any, Any], key: str, validate: Callable[[str], str | None]
+) -> str | None:
+    value = _optional(raw, key)
     if value is None:
         return None
-    error = validate_name(_string(value, "name"))
+    error = validate(_string(value, key))
     if error:
-        raise FieldError("name", error)
+        raise FieldError(key, error)
     return str(value)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import apigateway
-from .bodies import BodyError, base64_text, parse_body, parse_query
+from .bodies import ArgValue, BodyError, args_table, base64_text, parse_body, parse_query
 from .config import LambdaPluginConfig
 from .snapshot import IncomingRequest
 
@@ -167,19 +167,9 @@ def _content_type(request: IncomingRequest) -> str | None:
     return None
 
 
-def _header_table(headers: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
+def _header_table(headers: tuple[tuple[str, str], ...]) -> dict[str, ArgValue]:
     """``kong.request.get_headers()``: lower-cased names, lists for repeats, first 100."""
-    table: dict[str, str | list[str]] = {}
-    for name, value in headers[:MAX_HEADERS]:
-        key = name.lower()
-        existing = table.get(key)
-        if existing is None:
-            table[key] = value
-        elif isinstance(existing, list):
-            existing.append(value)
-        else:
-            table[key] = [existing, value]
-    return table
+    return args_table([(name.lower(), value) for name, value in headers[:MAX_HEADERS]])
 
 
 def _encode(payload: dict[str, Any] | list[Any]) -> bytes:
