@@ -321,3 +321,20 @@ async def test_request_hook_turns_failures_into_json_errors(tmp_path: Path) -> N
     assert document["message"] == "Bad Gateway"
     assert document["request_id"] == flow.metadata["lambda_route"]["request_id"]
     assert flow.metadata["lambda_route"]["lambda_status"] is None
+
+
+class ExplodingRouter:
+    def match(self, **request: object) -> None:
+        raise RuntimeError("a bug in routing")
+
+
+def test_no_hook_raises_a_routing_bug_passes_the_flow_through(config_file: Path, caplog) -> None:
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config_file))
+        addon.router = ExplodingRouter()  # type: ignore[assignment]
+        flow = flow_for("api.example.test", "/orders")
+        addon.requestheaders(flow)
+    assert flow.response is None
+    assert flow not in addon._matches
+    assert any("routing failed" in r.getMessage() for r in caplog.records)

@@ -216,19 +216,11 @@ class LambdaRoute:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.router is None or flow.response or flow.error or not flow.live:
             return
-        request = flow.request
-        scheme = "https" if flow.client_conn.tls else "http"
-        host, port = _client_authority(request, scheme)
-        raw_path = request.path.partition("?")[0]
-        match = self.router.match(
-            method=request.method,
-            scheme=scheme,
-            host=host,
-            port=port,
-            path=raw_path,
-            headers=request.headers.items(multi=True),
-            sni=flow.client_conn.sni,
-        )
+        try:
+            match = self._match(self.router, flow)
+        except Exception:  # a bug of ours must not break the flow: it passes through
+            logger.exception(f"lambda-route: {_flow_label(flow)}: routing failed, passing through")
+            match = None
         if match is None or match.route.lambda_plugin is None:
             if self._restores_host_header and isinstance(
                 flow.client_conn.proxy_mode, mode_specs.ReverseMode
@@ -236,10 +228,25 @@ class LambdaRoute:
                 _restore_reverse_host_header(flow)
             return
         if match.https_redirect_status_code is not None:
-            flow.response = _https_required(match.https_redirect_status_code, host, request.path)
+            flow.response = _https_required(match.https_redirect_status_code, flow.request)
             return
         self._matches[flow] = match
-        request.stream = False  # the body must reach us, not the upstream
+        flow.request.stream = False  # the body must reach us, not the upstream
+
+    @staticmethod
+    def _match(router: Router, flow: http.HTTPFlow) -> RouteMatch | None:
+        request = flow.request
+        scheme = "https" if flow.client_conn.tls else "http"
+        host, port = _client_authority(request, scheme)
+        return router.match(
+            method=request.method,
+            scheme=scheme,
+            host=host,
+            port=port,
+            path=request.path.partition("?")[0],
+            headers=request.headers.items(multi=True),
+            sni=flow.client_conn.sni,
+        )
 
     async def request(self, flow: http.HTTPFlow) -> None:
         match = self._matches.pop(flow, None)
@@ -338,7 +345,7 @@ def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
     return response
 
 
-def _https_required(status: int, host: str, path: str) -> http.Response:
+def _https_required(status: int, request: http.Request) -> http.Response:
     """Kong's answer when an https-only route is asked for over http."""
     if status == 426:
         return http.Response.make(
@@ -350,7 +357,8 @@ def _https_required(status: int, host: str, path: str) -> http.Response:
                 "Upgrade": "TLS/1.2, HTTP/1.1",
             },
         )
-    return http.Response.make(status, b"", {"Location": f"https://{host}{path}"})
+    host = _client_authority(request, "http")[0]
+    return http.Response.make(status, b"", {"Location": f"https://{host}{request.path}"})
 
 
 def _encode_headers(headers: tuple[tuple[str, str], ...]) -> Any:
