@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=float, help="seconds per measured run, all scenarios (smoke tests)"
     )
     parser.add_argument("--leak-requests", type=int, default=100_000)
+    parser.add_argument(
+        "--leak-targets", default="C", help="targets of the leak scenario (default C; it is long)"
+    )
     parser.add_argument("--big-size", type=int, help="bytes per big payload (default 4 MiB)")
     parser.add_argument(
         "--profile",
@@ -154,9 +157,20 @@ class Run:
         self.not_measured.update(new)
 
     def environment(
-        self, group: ProcessGroup, label: str, body: bytes, delay: float = 0.0
+        self,
+        group: ProcessGroup,
+        label: str,
+        body: bytes,
+        delay: float = 0.0,
+        targets: list[str] | None = None,
     ) -> Environment:
-        env = start_environment(group, targets=self.targets, body=body, delay=delay, label=label)
+        env = start_environment(
+            group,
+            targets=self.targets if targets is None else targets,
+            body=body,
+            delay=delay,
+            label=label,
+        )
         self.note_failures(env)
         return env
 
@@ -200,7 +214,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             bench.record("big responses", scenarios.big(env, settings, direction="responses"))
     if "leak" in chosen:  # fresh processes: earlier scenarios' memory would hide a leak
         with ProcessGroup(workdir) as group:
-            env = bench.environment(group, "leak", small_body())
+            targets = [t for t in bench.targets if t in args.leak_targets.upper().split(",")]
+            env = bench.environment(group, "leak", small_body(), targets=targets)
             bench.record("leak", scenarios.leak(env, settings))
     if args.profile or args.profile_out:
         out = args.profile_out or workdir / "c.prof"

@@ -4,16 +4,19 @@ asyncio generator in loadgen.py; both give the same result fields."""
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .loadgen import DONE, MEASURING
-from .procs import PYTHON, SUPPORT, cpu_seconds
+from .procs import PYTHON, SUPPORT, cpu_seconds, machine_busy_seconds
 
 #: wrk prints this line from its ``done`` callback (latencies in microseconds)
 WRK_REPORT = """
@@ -52,43 +55,79 @@ def available_generator(requested: str) -> str:
     return requested
 
 
-def drive(spec: LoadSpec, generator: str, target_pid: int | None = None) -> dict[str, Any]:
+def drive(
+    spec: LoadSpec, generator: str, target_pid: int | None = None, own_pids: Sequence[int] = ()
+) -> dict[str, Any]:
     """One load run; the result has requests, errors, rps, p50/p90/p99/max_ms and, given
-    the target's pid, ``cpu_us_per_request``: the target's CPU time over the measured
-    phase per request. That number hardly moves when other work shares the machine, so it
-    compares A, B and C where req/s is noisy."""
-    cpu = CpuMeter(target_pid)
+    the target's pid:
+
+    - ``cpu_us_per_request``: the target's CPU time over the measured window per request,
+      less sensitive than req/s to other work on the machine;
+    - ``other_load_cpus``: CPUs (0..nproc) busy with processes that are not the
+      benchmark's (``own_pids``, the generator, this process) during the window.
+    """
+    cpu = CpuMeter(target_pid, own_pids)
     if generator == "wrk" and not spec.requests and not spec.body_size and spec.expect_size is None:
         result = _drive_wrk(spec, cpu)
     else:
         result = _drive_asyncio(spec, cpu)
-    used = cpu.used()
+    used = cpu.target_used()
     result["cpu_us_per_request"] = (
         used * 1e6 / result["requests"] if used is not None and result["requests"] else None
     )
+    result["other_load_cpus"] = cpu.other_load()
     return result
 
 
-class CpuMeter:
-    """CPU seconds a process used between ``start`` and ``stop``."""
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    target: float  # CPU seconds of the target so far
+    ours: float  # of every process of the benchmark (target included)
+    machine: float  # busy CPU seconds of the whole machine
+    wall: float
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
-        self.started: float | None = None
-        self.stopped: float | None = None
+
+class CpuMeter:
+    """The target's CPU time between ``start`` and ``stop``, and the CPU time the rest of
+    the machine spent on work that is not the benchmark's meanwhile."""
+
+    def __init__(self, target_pid: int | None, own_pids: Sequence[int] = ()) -> None:
+        self.target_pid = target_pid
+        self.own_pids = [pid for pid in own_pids if pid != target_pid]
+        self.started: CpuSample | None = None
+        self.stopped: CpuSample | None = None
+
+    def add_own(self, pid: int) -> None:
+        self.own_pids.append(pid)
+
+    def _sample(self) -> CpuSample | None:
+        if self.target_pid is None:
+            return None
+        target = cpu_seconds(self.target_pid)
+        ours = target + sum(cpu_seconds(pid) for pid in self.own_pids)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):  # wrk, once reaped
+            usage = resource.getrusage(who)
+            ours += usage.ru_utime + usage.ru_stime
+        return CpuSample(target, ours, machine_busy_seconds(), time.monotonic())
 
     def start(self) -> None:
-        if self.pid is not None:
-            self.started = cpu_seconds(self.pid)
+        self.started = self._sample()
 
     def stop(self) -> None:
-        if self.pid is not None:
-            self.stopped = cpu_seconds(self.pid)
+        self.stopped = self._sample()
 
-    def used(self) -> float | None:
+    def target_used(self) -> float | None:
         if self.started is None or self.stopped is None:
             return None
-        return self.stopped - self.started
+        return self.stopped.target - self.started.target
+
+    def other_load(self) -> float | None:
+        if self.started is None or self.stopped is None:
+            return None
+        others = (self.stopped.machine - self.started.machine) - (
+            self.stopped.ours - self.started.ours
+        )
+        return max(0.0, others) / (self.stopped.wall - self.started.wall)
 
 
 def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
@@ -122,6 +161,7 @@ def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
         tempfile.TemporaryFile() as errors,
         subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True) as generator,
     ):
+        cpu.add_own(generator.pid)
         watchdog = threading.Timer(limit, generator.kill)  # the generator bounds itself; belt
         watchdog.start()
         try:

@@ -40,6 +40,10 @@ class Environment:
     #: why a requested target is missing
     failures: dict[str, str] = field(default_factory=dict)
 
+    def pids(self) -> list[int]:
+        """Every process of this environment (all of them are the benchmark's own load)."""
+        return [self.upstream.pid, self.lambda_peer.pid, *(p.pid for p in self.targets.values())]
+
 
 def write_lambda_config(workdir: Path, lambda_port: int) -> Path:
     """A copy of configs/bench.yaml pointing every aws-lambda plugin at ``lambda_port``."""

@@ -216,6 +216,7 @@ def summarize(totals: Totals, elapsed: float, connections: int) -> dict[str, obj
         "p90_ms": percentile_ms(0.90),
         "p99_ms": percentile_ms(0.99),
         "max_ms": ordered[-1] * 1000 if ordered else None,
+        "mean_ms": sum(ordered) * 1000 / len(ordered) if ordered else None,
         "bytes_received": totals.bytes_received,
     }
 

@@ -72,6 +72,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy (user, nice, system, irq, softirq), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Make VmHWM start again from the current RSS (Linux clear_refs 5); False if refused."""
     try:

@@ -17,11 +17,19 @@ def _number(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _percent(cpus: float | None) -> str:
+    """CPUs busy with other work, as a percentage of one CPU."""
+    return "-" if cpus is None else f"{cpus:.0%}"
+
+
 def machine_line(machine: dict[str, Any]) -> str:
     return (
         f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['kernel']}, "
         f"Python {machine['python']}, mitmproxy {machine['mitmproxy']}, "
-        f"load average {machine['loadavg']} at start; load generator: {machine['generator']}"
+        f"load average {machine['loadavg']} at start; load generator: {machine['generator']}\n"
+        "CPU us/req: the target mitmdump's CPU time per request in the measured window; "
+        "other load: CPU used meanwhile by processes that are not the benchmark's, "
+        "in % of one CPU"
     )
 
 
@@ -51,7 +59,7 @@ def scenario(name: str, result: dict[str, Any]) -> str:
         big = name.startswith("big")
         header = (
             f"  {'target':<20} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'errors':>7} {'CPU us/req':>10}"
+            f"{'errors':>7} {'CPU us/req':>10} {'other load':>10}"
         )
         if big:
             header += f" {'peak RSS +MB':>12} {'x in flight':>11}"
@@ -61,7 +69,8 @@ def scenario(name: str, result: dict[str, Any]) -> str:
                 f"  {target + ' ' + TARGETS[target]:<20} {_number(row['rps'], 0):>8} "
                 f"{_number(row['p50_ms'], 3):>8} {_number(row['p99_ms'], 3):>8} "
                 f"{_number(row['max_ms'], 1):>8} {row['errors']:>7} "
-                f"{_number(row.get('cpu_us_per_request'), 0):>10}"
+                f"{_number(row.get('cpu_us_per_request'), 0):>10} "
+                f"{_percent(row.get('other_load_cpus')):>10}"
             )
             if big:
                 line += f" {row['peak_growth_bytes'] / MB:>12.1f} {row['growth_per_byte']:>11.2f}"

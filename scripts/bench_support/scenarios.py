@@ -66,7 +66,7 @@ def alternate(
         for target in order[shift:] + order[:shift]:
             proc = env.targets[target]
             spec = spec_for(proc.port)
-            runs[target].append(drive(spec, generator or settings.generator, proc.pid))
+            runs[target].append(drive(spec, generator or settings.generator, proc.pid, env.pids()))
     return runs
 
 
@@ -80,6 +80,7 @@ def medians(runs: list[Result]) -> Result:
         "p50_ms": median("p50_ms"),
         "p99_ms": median("p99_ms"),
         "cpu_us_per_request": median("cpu_us_per_request"),
+        "other_load_cpus": median("other_load_cpus"),
         "max_ms": max((r["max_ms"] for r in runs if r.get("max_ms") is not None), default=None),
         "requests": sum(r["requests"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
@@ -179,10 +180,16 @@ def slow(env: Environment, settings: Settings) -> Result:
         )
 
     runs = alternate(env, settings, 1, spec, generator="asyncio")
+    for run in (run for target_runs in runs.values() for run in target_runs):
+        # Completions in a window of a few 1 s rounds are off by up to a round (200
+        # requests); a closed loop's throughput is exactly connections / mean latency.
+        run["rps_in_window"] = run["rps"]
+        run["rps"] = settings.slow_connections * 1000 / run["mean_ms"] if run["mean_ms"] else 0.0
     summary = {t: medians(r) for t, r in runs.items()}
     c = summary.get("C", {})
     return {
         "generator": "asyncio",
+        "req/s": "connections / mean latency (Little's law)",
         "connections": settings.slow_connections,
         "delay_s": settings.slow_delay,
         "duration_s": settings.slow_duration,
@@ -218,6 +225,7 @@ def big(env: Environment, settings: Settings, *, direction: str) -> Result:
             ),
             settings.generator,
             proc.pid,
+            env.pids(),
         )
         after = memory(proc.pid)
         growth = (after.peak_rss_kib - before.rss_kib) * 1024
@@ -256,9 +264,7 @@ def leak(env: Environment, settings: Settings) -> Result:
     total = settings.leak_requests
     first = max(1, total // 10)
     targets: dict[str, Result] = {}
-    chosen = ["C"] if "C" in env.targets else list(env.targets)
-    for target in chosen:
-        proc = env.targets[target]
+    for target, proc in env.targets.items():
         spec = LoadSpec(proc.port, settings.throughput_connections, requests=first, warmup=0)
         early_run = drive(spec, "asyncio")
         time.sleep(1.0)
