@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -391,7 +392,8 @@ def test_regular_mode_http_and_https_to_hosts_that_do_not_exist(
     config = write_config(tmp_path / "kong.yaml", main_routes(local_lambda.port))
     with run_mitmdump(config, tmp_path=tmp_path) as proxy:
         ca = proxy.confdir / "mitmproxy-ca-cert.pem"
-        with httpx.Client(proxy=proxy.url, verify=str(ca), timeout=30) as http:
+        trust_mitmproxy = ssl.create_default_context(cafile=str(ca))
+        with httpx.Client(proxy=proxy.url, verify=trust_mitmproxy, timeout=30) as http:
             assert http.get("http://api.example.test/hosted?a=1").json() == {"a": "1"}
             # CONNECT to an origin that does not exist: eager would fail before any hook.
             assert http.get("https://api.example.test/hosted?a=2").json() == {"a": "2"}
