@@ -11,6 +11,9 @@ Each stage is imported from ``addon/lambdaroute`` and timed over many iterations
                 endpoint, one call at a time, minus the signing time
     shaping     responses.shape_response(plugin, result, client_http_version="HTTP/1.1")
 
+and payload, signing and transport again for the big-requests scenario's request (a
+text/plain body of ``big_size`` bytes, 20 iterations), where the cost grows with the body.
+
 A stage whose module is not written yet (ImportError, NotImplementedError...) is reported
 as "not available yet" with the reason; the others are still measured.
 """
@@ -21,13 +24,15 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .environment import ROOT, write_lambda_config
 from .scenarios import Settings
 
-STAGES = ("routing", "snapshot", "payload", "signing", "transport", "shaping")
+#: iterations of the big-body stages (each handles ``big_size`` bytes)
+BIG_ITERATIONS = 20
 #: what a browser-ish API client sends: the realistic header set for payload building
 REQUEST_HEADERS = (
     ("Host", "api.example.com"),
@@ -66,17 +71,19 @@ def measure(lambda_port: int, workdir: Path, settings: Settings) -> dict[str, An
     costs: dict[str, float | Unavailable] = {}
     context: dict[str, Any] = {"lambda_port": lambda_port}
     config_path = write_lambda_config(workdir, lambda_port)
-    for stage in STAGES:
+    for stage in STAGE_FUNCTIONS:
         try:
             costs[stage] = STAGE_FUNCTIONS[stage](context, config_path, n, settings)
         except Exception as error:  # a stage still being written must not stop the others
             costs[stage] = _unavailable(error)
-    measured = [v for v in costs.values() if isinstance(v, float)]
+    small = [v for k, v in costs.items() if isinstance(v, float) and "big" not in k]
     return {
         "iterations": n,
         "invoke_iterations": settings.invoke_iterations,
+        "big_body_bytes": settings.big_size,
+        "big_iterations": BIG_ITERATIONS,
         "us_per_invocation": costs,
-        "sum_of_measured_us": sum(measured),
+        "sum_of_measured_us": sum(small),
     }
 
 
@@ -197,34 +204,75 @@ def _signer(plugin: Any) -> Any:
 
 
 def _signing(context: dict[str, Any], _config: Path, n: int, _settings: Settings) -> float:
+    return _sign_payload(context, "payload", n)
+
+
+def _sign_payload(context: dict[str, Any], payload_key: str, n: int) -> float:
     from lambdaroute.signing import AwsCredentials
 
-    signer, payload = _signer(_plugin(context)), context.get("payload", REQUEST_BODY)
+    signer, payload = _signer(_plugin(context)), context.get(payload_key, REQUEST_BODY)
     credentials = AwsCredentials("test", "test")
     cost = _per_call_us(lambda: signer.sign(credentials, payload), n)
-    context["signing_us"] = cost
+    context[f"signing_us:{payload_key}"] = cost
     return cost
 
 
 def _transport(context: dict[str, Any], _config: Path, _n: int, settings: Settings) -> float:
+    return _invoke_payload(context, "payload", settings.invoke_iterations)
+
+
+def _invoke_payload(context: dict[str, Any], payload_key: str, iterations: int) -> float:
+    """Sequential invokes of the stored payload, minus its signing time."""
     from lambdaroute.invocation import LambdaClient
 
-    plugin, payload = _plugin(context), context.get("payload", REQUEST_BODY)
+    plugin, payload = _plugin(context), context.get(payload_key, REQUEST_BODY)
 
     async def invoke_many() -> float:
         client = LambdaClient()
         try:
             context["result"] = await client.invoke(plugin, payload)  # warm: endpoint, pool
             started = time.perf_counter_ns()
-            for _ in range(settings.invoke_iterations):
+            for _ in range(iterations):
                 await client.invoke(plugin, payload)
-            return (time.perf_counter_ns() - started) / settings.invoke_iterations / 1000
+            return (time.perf_counter_ns() - started) / iterations / 1000
         finally:
             await client.close()
 
     invoke_us = asyncio.run(invoke_many())
-    context["invoke_us"] = invoke_us
-    return invoke_us - float(context.get("signing_us", 0.0))
+    return invoke_us - float(context.get(f"signing_us:{payload_key}", 0.0))
+
+
+def _big_payload(context: dict[str, Any], _config: Path, _n: int, settings: Settings) -> float:
+    """build_payload for the big-requests scenario's request: a text/plain body of
+    ``big_size`` bytes, which forward_request_body puts into the JSON payload."""
+    from lambdaroute.events import build_payload
+
+    request = _request(context)
+    big = replace(
+        request,
+        body=b"b" * settings.big_size,
+        headers=tuple(
+            (name, "text/plain" if name.lower() == "content-type" else value)
+            for name, value in request.headers
+        ),
+    )
+    plugin = _plugin(context)
+    built = build_payload(plugin, big)
+    context["big payload"] = getattr(built, "data", built)
+    return _per_call_us(lambda: build_payload(plugin, big), BIG_ITERATIONS)
+
+
+def _big_signing(context: dict[str, Any], _config: Path, _n: int, _settings: Settings) -> float:
+    if "big payload" not in context:
+        raise LookupError("needs the big payload stage")
+    return _sign_payload(context, "big payload", BIG_ITERATIONS)
+
+
+def _big_transport(context: dict[str, Any], _config: Path, _n: int, _settings: Settings) -> float:
+    if "big payload" not in context:
+        raise LookupError("needs the big payload stage")
+    result = _invoke_payload(context, "big payload", BIG_ITERATIONS)
+    return result
 
 
 def _shaping(context: dict[str, Any], _config: Path, n: int, _settings: Settings) -> float:
@@ -243,16 +291,20 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Path, int, Settings], float
     "signing": _signing,
     "transport": _transport,
     "shaping": _shaping,
+    "payload, big body": _big_payload,
+    "signing, big body": _big_signing,
+    "transport, big body": _big_transport,
 }
 
 
 def render(result: dict[str, Any]) -> str:
     lines = [
-        f"  {'stage':<10} {'us/invocation':>14}   (in-process, {result['iterations']} "
-        f"iterations; transport: {result['invoke_iterations']} sequential invokes)"
+        f"  {'stage':<20} {'us/invocation':>14}   in-process; {result['iterations']} iterations, "
+        f"transport {result['invoke_iterations']} sequential invokes; big body: "
+        f"{result['big_body_bytes']} bytes text/plain, {result['big_iterations']} iterations"
     ]
     for stage, cost in result["us_per_invocation"].items():
         shown = f"{cost:>14.1f}" if isinstance(cost, float) else f"{'-':>14}   {cost}"
-        lines.append(f"  {stage:<10} {shown}")
-    lines.append(f"  {'sum':<10} {result['sum_of_measured_us']:>14.1f}")
+        lines.append(f"  {stage:<20} {shown}")
+    lines.append(f"  {'sum (small request)':<20} {result['sum_of_measured_us']:>14.1f}")
     return "\n".join(lines)
