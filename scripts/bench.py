@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +42,7 @@ from typing import Any
 from bench_support import profiling, report, scenarios, stages
 from bench_support.drivers import available_generator
 from bench_support.environment import (
+    ROOT,
     TARGETS,
     Environment,
     sized_body,
@@ -134,8 +136,21 @@ def machine(generator: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "mitmproxy": version("mitmproxy"),
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "lambdaroute": addon_revision(),
         "generator": generator,
     }
+
+
+def addon_revision() -> str:
+    """The commit the addon under test is at, and whether addon/ has uncommitted changes."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "addon")
+    return f"{commit} + uncommitted changes in addon/" if dirty else commit
 
 
 class Run:

@@ -26,6 +26,7 @@ def machine_line(machine: dict[str, Any]) -> str:
     return (
         f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['kernel']}, "
         f"Python {machine['python']}, mitmproxy {machine['mitmproxy']}, "
+        f"lambda-route {machine['lambdaroute']}, "
         f"load average {machine['loadavg']} at start; load generator: {machine['generator']}\n"
         "CPU us/req: the target mitmdump's CPU time per request in the measured window; "
         "other load: CPU used meanwhile by processes that are not the benchmark's, "
