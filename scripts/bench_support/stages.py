@@ -8,7 +8,8 @@ Each stage is imported from ``addon/lambdaroute`` and timed over many iterations
     payload     events.build_payload(plugin, request)           (forward_request_* on)
     signing     signing.RequestSigner(...).sign(AwsCredentials("test", "test"), payload)
     transport   invocation.LambdaClient().invoke(plugin, payload) against the local Lambda
-                endpoint, one call at a time, minus the signing time
+                endpoint, one call at a time, minus the signing time; wall time, and
+                this process's CPU time alone ("transport, CPU only")
     shaping     responses.shape_response(plugin, result, client_http_version="HTTP/1.1")
 
 and payload, signing and transport again for the big-requests scenario's request (a
@@ -31,6 +32,8 @@ from typing import Any
 from .environment import ROOT, write_lambda_config
 from .scenarios import Settings
 
+#: the stages one small benchmark request goes through (their sum is printed)
+SMALL_REQUEST_STAGES = ("routing", "snapshot", "payload", "signing", "transport", "shaping")
 #: iterations of the big-body stages (each handles ``big_size`` bytes)
 BIG_ITERATIONS = 20
 #: what a browser-ish API client sends: the realistic header set for payload building
@@ -76,7 +79,7 @@ def measure(lambda_port: int, workdir: Path, settings: Settings) -> dict[str, An
             costs[stage] = STAGE_FUNCTIONS[stage](context, config_path, n, settings)
         except Exception as error:  # a stage still being written must not stop the others
             costs[stage] = _unavailable(error)
-    small = [v for k, v in costs.items() if isinstance(v, float) and "big" not in k]
+    small = [v for k, v in costs.items() if isinstance(v, float) and k in SMALL_REQUEST_STAGES]
     return {
         "iterations": n,
         "invoke_iterations": settings.invoke_iterations,
@@ -222,24 +225,34 @@ def _transport(context: dict[str, Any], _config: Path, _n: int, settings: Settin
 
 
 def _invoke_payload(context: dict[str, Any], payload_key: str, iterations: int) -> float:
-    """Sequential invokes of the stored payload, minus its signing time."""
+    """Sequential invokes of the stored payload, minus its signing time: the wall time
+    (returned; it includes the peer and loopback) and this process's CPU time (stored in
+    the context for the ``CPU only`` line: what the round trip costs the proxy)."""
     from lambdaroute.invocation import LambdaClient
 
     plugin, payload = _plugin(context), context.get(payload_key, REQUEST_BODY)
 
-    async def invoke_many() -> float:
+    async def invoke_many() -> tuple[float, float]:
         client = LambdaClient()
         try:
             context["result"] = await client.invoke(plugin, payload)  # warm: endpoint, pool
-            started = time.perf_counter_ns()
+            started, started_cpu = time.perf_counter_ns(), time.process_time_ns()
             for _ in range(iterations):
                 await client.invoke(plugin, payload)
-            return (time.perf_counter_ns() - started) / iterations / 1000
+            wall, cpu = time.perf_counter_ns() - started, time.process_time_ns() - started_cpu
+            return wall / iterations / 1000, cpu / iterations / 1000
         finally:
             await client.close()
 
-    invoke_us = asyncio.run(invoke_many())
-    return invoke_us - float(context.get(f"signing_us:{payload_key}", 0.0))
+    wall_us, cpu_us = asyncio.run(invoke_many())
+    signing_us = float(context.get(f"signing_us:{payload_key}", 0.0))
+    context[f"transport_cpu_us:{payload_key}"] = cpu_us - signing_us
+    return wall_us - signing_us
+
+
+def _transport_cpu(context: dict[str, Any], _config: Path, _n: int, _settings: Settings) -> float:
+    cpu_us: float = context["transport_cpu_us:payload"]
+    return cpu_us
 
 
 def _big_payload(context: dict[str, Any], _config: Path, _n: int, settings: Settings) -> float:
@@ -290,6 +303,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Path, int, Settings], float
     "payload": _payload,
     "signing": _signing,
     "transport": _transport,
+    "transport, CPU only": _transport_cpu,
     "shaping": _shaping,
     "payload, big body": _big_payload,
     "signing, big body": _big_signing,
