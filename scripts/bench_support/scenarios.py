@@ -43,10 +43,10 @@ def check(label: str, value: float | None, limit: float, *, at_least: bool) -> R
     met = value >= limit if at_least else value <= limit
     miss = None
     if not met:
-        if at_least:
-            miss = f"short by {limit - value:.3g} ({(limit - value) / limit:.0%} of the target)"
-        else:
-            miss = f"over by {value - limit:.3g} ({(value - limit) / limit:.0%} of the target)"
+        gap = abs(value - limit)
+        miss = f"{'short' if at_least else 'over'} by {gap:.3g}"
+        if limit:
+            miss += f" ({gap / abs(limit):.0%} of the target)"
     return {"target": label, "value": value, "met": met, "miss": miss}
 
 
