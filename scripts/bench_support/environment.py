@@ -4,6 +4,7 @@ answering the same bytes, started together and checked with one probe request ea
 from __future__ import annotations
 
 import http.client
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def bench_plugin_config() -> dict[str, Any]:
     return config
 
 
-def _aws_lambda_plugins(node: Any) -> Any:
+def _aws_lambda_plugins(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         if node.get("name") == "aws-lambda" and isinstance(node.get("config"), dict):
             yield node
