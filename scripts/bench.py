@@ -94,12 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also run C under cProfile and print lambdaroute's top functions",
+        help="also run B and C under cProfile: lambdaroute's top functions, C's extra cost",
     )
     parser.add_argument(
-        "--profile-out",
+        "--profile-dir",
         type=Path,
-        help="--profile, and keep the raw cProfile stats in this file (python -m pstats FILE)",
+        help="--profile, and keep the raw stats there: B.prof, C.prof (python -m pstats FILE)",
     )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     return parser.parse_args(argv)
@@ -234,9 +234,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             targets = [t for t in bench.targets if t in args.leak_targets.upper().split(",")]
             env = bench.environment(group, "leak", small_body(), targets=targets)
             bench.record("leak", scenarios.leak(env, settings))
-    if args.profile or args.profile_out:
-        out = args.profile_out or workdir / "c.prof"
-        bench.record("profile", profiling.profile_c(workdir, settings, bench.note_failures, out))
+    if args.profile or args.profile_dir:
+        out_dir = args.profile_dir or workdir / "profiles"
+        bench.record("profile", profiling.profile(workdir, settings, bench.note_failures, out_dir))
     return {
         "machine": about,
         "settings": asdict(settings),

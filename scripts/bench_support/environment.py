@@ -81,10 +81,11 @@ def start_environment(
     body: bytes,
     delay: float = 0.0,
     label: str = "env",
-    profile_out: Path | None = None,
+    profile_dir: Path | None = None,
 ) -> Environment:
     """Start peers and targets; a target that fails to start or to answer the probe is
-    recorded in ``failures`` (with the tail of its log), the others run."""
+    recorded in ``failures`` (with the tail of its log), the others run. With
+    ``profile_dir``, every target runs under cProfile (stats in ``<dir>/<target>.prof``)."""
     body_file = group.workdir / f"{label}-body.json"
     body_file.write_bytes(body)
     upstream = group.start_peer(f"{label}-upstream", "upstream", body_file, delay)
@@ -96,12 +97,12 @@ def start_environment(
         if extra is None:
             env.failures[target] = f"{ADDON_SHIM.relative_to(ROOT)} not found (addon not built yet)"
             continue
-        if profile_out is not None and target == "C":
+        if profile_dir is not None:
             extra += [
                 "-s",
                 str(SUPPORT / "profile_addon.py"),
                 "--set",
-                f"bench_profile_out={profile_out}",
+                f"bench_profile_out={profile_dir / f'{target}.prof'}",
             ]
         started[target] = group.start_mitmdump(f"{label}-{target}", upstream.port, extra)
     for target, proc in started.items():
