@@ -139,7 +139,7 @@ def test_routed_flows_are_not_streamed_and_unrouted_are_untouched(config_file: P
         routed.request.stream = True
         addon.requestheaders(routed)
         assert routed.request.stream is False
-        assert addon._matches[routed].route.name == "orders"
+        assert addon._matches[routed].match.route.name == "orders"
 
         for flow in (
             flow_for("other.test", "/orders"),  # host does not match

@@ -12,10 +12,11 @@ import logging
 import os
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import command, ctx, http
-from mitmproxy.net.http import url
+from mitmproxy.net.http import status_codes, url
 from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import human
 
@@ -29,6 +30,18 @@ from .snapshot import snapshot_from_flow
 
 logger = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True, slots=True)
+class _RoutedFlow:
+    """What ``requestheaders`` learned about a flow that goes to Lambda."""
+
+    match: RouteMatch
+    plugin: LambdaPluginConfig
+    scheme: str
+    host: str
+    port: int
+
+
 METADATA_KEY = "lambda_route"
 CONFIG_POLL_SECONDS = 1.0
 
@@ -40,7 +53,7 @@ class LambdaRoute:
         self.body_buffer_size = 6 * 1024 * 1024
         self.client: LambdaClient | None = None
         self._config_stamp: tuple[float, int] | None = None
-        self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, RouteMatch] = (
+        self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, _RoutedFlow] = (
             weakref.WeakKeyDictionary()
         )
         #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
@@ -217,28 +230,31 @@ class LambdaRoute:
         if self.router is None or flow.response or flow.error or not flow.live:
             return
         try:
-            match = self._match(self.router, flow)
+            routed = self._match(self.router, flow)
         except Exception:  # a bug of ours must not break the flow: it passes through
             logger.exception(f"lambda-route: {_flow_label(flow)}: routing failed, passing through")
-            match = None
-        if match is None or match.route.lambda_plugin is None:
+            routed = None
+        if routed is None:
             if self._restores_host_header and isinstance(
                 flow.client_conn.proxy_mode, mode_specs.ReverseMode
             ):
                 _restore_reverse_host_header(flow)
             return
-        if match.https_redirect_status_code is not None:
-            flow.response = _https_required(match.https_redirect_status_code, flow.request)
+        if routed.match.https_redirect_status_code is not None:
+            flow.response = _https_required(
+                routed.match.https_redirect_status_code, routed.host, flow.request.path
+            )
             return
-        self._matches[flow] = match
+        self._matches[flow] = routed
         flow.request.stream = False  # the body must reach us, not the upstream
 
     @staticmethod
-    def _match(router: Router, flow: http.HTTPFlow) -> RouteMatch | None:
+    def _match(router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
+        """The route with an aws-lambda plugin this flow goes to, if any."""
         request = flow.request
         scheme = "https" if flow.client_conn.tls else "http"
         host, port = _client_authority(request, scheme)
-        return router.match(
+        match = router.match(
             method=request.method,
             scheme=scheme,
             host=host,
@@ -247,19 +263,27 @@ class LambdaRoute:
             headers=request.headers.items(multi=True),
             sni=flow.client_conn.sni,
         )
+        if match is None or match.route.lambda_plugin is None:
+            return None
+        return _RoutedFlow(match, match.route.lambda_plugin, scheme, host, port)
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        match = self._matches.pop(flow, None)
-        if match is None or flow.response or flow.error or not flow.live:
+        routed = self._matches.pop(flow, None)
+        if routed is None or flow.response or flow.error or not flow.live:
             return
-        plugin = match.route.lambda_plugin
-        assert plugin is not None
+        match, plugin = routed.match, routed.plugin
         request_id = os.urandom(16).hex()
         started = time.perf_counter()
         result: InvokeResult | None = None
         try:
             snapshot = snapshot_from_flow(
-                flow, match.context, request_id=request_id, body_buffer_size=self.body_buffer_size
+                flow,
+                match.context,
+                scheme=routed.scheme,
+                host=routed.host,
+                port=routed.port,
+                request_id=request_id,
+                body_buffer_size=self.body_buffer_size,
             )
             payload = build_payload(plugin, snapshot)
             if payload.body_skipped:
@@ -331,21 +355,35 @@ class LambdaRoute:
 
 
 def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
-    response = http.Response.make(shaped.status, b"", list(_encode_headers(shaped.headers)))
-    if shaped.reason:
-        response.reason = shaped.reason
-    if shaped.status in (204, 304) or 100 <= shaped.status < 200:
-        return response
-    # Content-Length is what a GET would get, also for HEAD (RFC 9110 9.3.2), whose
-    # response has no body whatever the function returned.
-    response.headers["content-length"] = str(len(shaped.body))
-    if request_method != "HEAD":
-        # raw_content: the body goes out byte for byte even when Content-Encoding is set.
-        response.raw_content = shaped.body
-    return response
+    """Build the response directly: ``Response.make`` re-encodes and re-sets headers,
+    which costs more than everything else the addon does for a small response."""
+    fields = [
+        (name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+        for name, value in shaped.headers
+    ]
+    status = shaped.status
+    body = b""
+    if status not in (204, 304) and not 100 <= status < 200:
+        # Content-Length is what a GET would get, also for HEAD (RFC 9110 9.3.2), whose
+        # response has no body whatever the function returned.
+        fields.append((b"content-length", str(len(shaped.body)).encode()))
+        if request_method != "HEAD":
+            body = shaped.body  # sent byte for byte, even when Content-Encoding is set
+    reason = shaped.reason or status_codes.RESPONSES.get(status, "")
+    now = time.time()
+    return http.Response(
+        b"HTTP/1.1",
+        status,
+        reason.encode("ascii", "replace"),
+        http.Headers(fields),
+        body,
+        None,
+        now,
+        now,
+    )
 
 
-def _https_required(status: int, request: http.Request) -> http.Response:
+def _https_required(status: int, host: str, path: str) -> http.Response:
     """Kong's answer when an https-only route is asked for over http."""
     if status == 426:
         return http.Response.make(
@@ -357,13 +395,7 @@ def _https_required(status: int, request: http.Request) -> http.Response:
                 "Upgrade": "TLS/1.2, HTTP/1.1",
             },
         )
-    host = _client_authority(request, "http")[0]
-    return http.Response.make(status, b"", {"Location": f"https://{host}{request.path}"})
-
-
-def _encode_headers(headers: tuple[tuple[str, str], ...]) -> Any:
-    for name, value in headers:
-        yield name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
+    return http.Response.make(status, b"", {"Location": f"https://{host}{path}"})
 
 
 def _client_authority(request: http.Request, scheme: str) -> tuple[str, int]:

@@ -46,23 +46,30 @@ class IncomingRequest:
 
 
 def snapshot_from_flow(
-    flow: HTTPFlow, route: RouteContext, *, request_id: str, body_buffer_size: int
+    flow: HTTPFlow,
+    route: RouteContext,
+    *,
+    scheme: str,
+    host: str,
+    port: int,
+    request_id: str,
+    body_buffer_size: int,
 ) -> IncomingRequest:
     """Read everything event building needs from the flow, once.
 
-    The body is the raw body as sent (no Content-Encoding decoding: Kong and API
+    ``scheme``, ``host`` and ``port`` are what the client asked for, as the router saw
+    them. The body is the raw body as sent (no Content-Encoding decoding: Kong and API
     Gateway see the bytes on the wire too).
     """
     req = flow.request
-    full_path = req.path
-    raw_path, _, raw_query = full_path.partition("?")
+    raw_path, _, raw_query = req.path.partition("?")
     body = req.raw_content or b""
     peer = flow.client_conn.peername
     return IncomingRequest(
         method=req.method,
-        scheme=req.scheme,
-        host=req.pretty_host.lower(),
-        port=req.port,
+        scheme=scheme,
+        host=host,
+        port=port,
         raw_path=raw_path or "/",
         raw_query=raw_query,
         http_version=req.http_version,
