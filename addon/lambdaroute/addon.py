@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,10 +268,16 @@ class LambdaRoute:
             return None
         return _RoutedFlow(match, match.route.lambda_plugin, scheme, host, port)
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+        """Answer a routed flow. A plain function that returns the coroutine only for
+        routed flows (mitmproxy awaits what a hook returns), so that unrouted flows pay
+        for no coroutine at all."""
         routed = self._matches.pop(flow, None)
         if routed is None or flow.response or flow.error or not flow.live:
-            return
+            return None
+        return self._answer(flow, routed)
+
+    async def _answer(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
         match, plugin = routed.match, routed.plugin
         request_id = os.urandom(16).hex()
         started = time.perf_counter()
