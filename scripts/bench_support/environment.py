@@ -109,6 +109,8 @@ def start_environment(
         try:
             group.wait_listening(proc)
             problem = probe(proc.port, body, lambda_answers=target == "C", delay=delay)
+            if problem:
+                problem += f"\n{proc.name} log:\n{proc.log_tail()}"
         except StartError as error:
             problem = str(error)
         if problem:
