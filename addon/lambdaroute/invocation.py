@@ -1,14 +1,15 @@
-"""The signed Invoke call over a pooled asyncio HTTP client.
+"""The signed Invoke call over a pooled keep-alive HTTP/1.1 client.
 
 Per plugin config (cached on first use): the endpoint (botocore's partition-aware endpoint
-resolution, in a thread), the URL object, the signer with its fixed headers, and the
-credentials provider. Per request: read the cached credentials, sign, one aiohttp request.
+resolution, in a thread), the transport's precomputed POST target, the signer with its fixed
+headers, and the credentials provider. Per request: read the cached credentials, sign, one
+``PostTarget.post``.
 
-Transport: one aiohttp ``ClientSession`` per distinct ``keepalive``, created lazily on the
-running loop. Its connector has no connection cap, so every flow's invocation is in flight
-at once; connections are pooled per endpoint (and proxy) and shared by all flows. An
-invocation is never retried (aiohttp does not retry a POST), so a slow function cannot run
-twice. ``timeout`` bounds the whole call: endpoint, credentials, connect, send and read.
+Transport: ``transport.HttpClient`` (our own, on asyncio protocols: aiohttp's client cost
+four times the CPU per call). Connections are pooled per endpoint (and proxy) and shared by
+all flows, with no cap, so every flow's invocation is in flight at once; idle ones live
+``keepalive`` ms. An invocation is never retried, so a slow function cannot run twice.
+``timeout`` bounds the whole call: endpoint, credentials, connect, send and read.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-import aiohttp
 from yarl import URL
 
 from .config import LambdaPluginConfig
@@ -36,6 +36,19 @@ from .endpoints import (
 )
 from .errors import InvokeTimeoutError, LambdaServiceError, TransportError
 from .signing import RequestSigner
+from .transport import (
+    CertificateError,
+    ConnectError,
+    HttpClient,
+    HttpError,
+    IncompleteBodyError,
+    MalformedResponseError,
+    PostTarget,
+    ProxyConnectError,
+    ProxyRefusedError,
+    ServerDisconnectedError,
+    TlsError,
+)
 
 
 def _user_agent() -> str:
@@ -43,7 +56,7 @@ def _user_agent() -> str:
         own = version("lambda-route")
     except PackageNotFoundError:
         own = "dev"
-    return f"lambda-route/{own} aiohttp/{aiohttp.__version__} Python/{platform.python_version()}"
+    return f"lambda-route/{own} Python/{platform.python_version()}"
 
 
 USER_AGENT = _user_agent()
@@ -69,11 +82,10 @@ class _Target:
 
     plugin: LambdaPluginConfig  # held so that its id() stays unique while cached
     endpoint: InvokeEndpoint
-    url: URL
+    post: PostTarget
     signer: RequestSigner
     credentials: CredentialsProvider
-    keepalive_s: float
-    proxy: URL | None
+    proxy: URL | None  # for error messages
     function_name: str
 
 
@@ -90,7 +102,7 @@ class LambdaClient:
         # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
         self._targets: dict[int, _Target] = {}
         self._hostnames: dict[str, asyncio.Task[str]] = {}  # region -> hostname lookup
-        self._sessions: dict[float, aiohttp.ClientSession] = {}  # keepalive (s) -> session
+        self._http = HttpClient(verify_tls=verify_tls)
         self._credentials = CredentialProviders(verify_tls=verify_tls)
 
     async def invoke(self, plugin: LambdaPluginConfig, payload: bytes) -> InvokeResult:
@@ -109,35 +121,25 @@ class LambdaClient:
                 credentials = await target.credentials.get()
                 headers = target.signer.sign(credentials, payload)
                 stage = "calling Lambda"
-                session = self._sessions.get(target.keepalive_s) or self._new_session(
-                    target.keepalive_s
-                )
-                async with session.post(
-                    target.url,
-                    data=payload,
-                    headers=headers,
-                    proxy=target.proxy,
-                    allow_redirects=False,
-                ) as response:
-                    body = await response.read()
-                    status = response.status
-                    reason = response.reason or ""
-                    response_headers = tuple(response.headers.items())
+                response = await target.post.post(headers, payload)
         except TimeoutError as exc:
             detail = f"the invocation timed out after {plugin.timeout:g} ms while {stage}"
             if stage == "calling Lambda" and target is not None:
                 detail += f" at {target.endpoint.authority}"
             raise InvokeTimeoutError(detail) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (HttpError, OSError) as exc:
             if target is None:  # only the HTTP call raises these
                 raise
             raise _transport_error(exc, target) from exc
+        status = response.status
         if status >= 400:
-            raise _service_error(status, reason, response_headers, body, target.function_name)
+            raise _service_error(
+                status, response.reason, response.headers, response.body, target.function_name
+            )
         return InvokeResult(
             status=status,
-            headers=response_headers,
-            body=body,
+            headers=response.headers,
+            body=response.body,
             duration_ms=(time.perf_counter() - started) * 1000,
             function_name=target.function_name,
             qualifier=plugin.qualifier or None,
@@ -147,9 +149,7 @@ class LambdaClient:
         """Close every pooled connection and stop waiting for credential refreshes."""
         for lookup in self._hostnames.values():
             lookup.cancel()
-        sessions = list(self._sessions.values())
-        self._sessions.clear()
-        await asyncio.gather(*(session.close() for session in sessions))
+        await self._http.close()
         await self._credentials.close()
 
     async def _prepare(self, plugin: LambdaPluginConfig) -> _Target:
@@ -169,13 +169,20 @@ class LambdaClient:
             },
             region=region,
         )
+        query = f"?{endpoint.query}" if endpoint.query else ""
         target = _Target(
             plugin=plugin,
             endpoint=endpoint,
-            url=endpoint.url,
+            post=self._http.post_target(
+                scheme=endpoint.scheme,
+                host=endpoint.host,
+                port=endpoint.port,
+                path=f"{endpoint.path}{query}",
+                keepalive_s=max(plugin.keepalive, 0) / 1000,
+                proxy_url=plugin.proxy_url,
+            ),
             signer=signer,
             credentials=self._credentials.provider(CredentialSource.of(plugin, region)),
-            keepalive_s=max(plugin.keepalive, 0) / 1000,
             proxy=URL(plugin.proxy_url) if plugin.proxy_url else None,
             function_name=function_name,
         )
@@ -200,54 +207,37 @@ class LambdaClient:
         if (lookup.cancelled() or lookup.exception()) and self._hostnames.get(region) is lookup:
             del self._hostnames[region]
 
-    def _new_session(self, keepalive_s: float) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=0,  # no cap: a slow function must not queue other flows' invocations
-            limit_per_host=0,
-            keepalive_timeout=keepalive_s if keepalive_s > 0 else None,
-            force_close=keepalive_s <= 0,
-            ssl=self._verify_tls,
-        )
-        session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,  # the body goes back to the client untouched
-            timeout=aiohttp.ClientTimeout(total=None),  # asyncio.timeout bounds the call
-            skip_auto_headers=("Content-Type", "Accept-Encoding"),  # as botocore: neither
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,  # proxy_url is the only proxy (as Kong)
-        )
-        self._sessions[keepalive_s] = session
-        return session
-
 
 def _transport_error(exc: BaseException, target: _Target) -> TransportError:
     authority = target.endpoint.authority
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, CertificateError):
         return TransportError(
-            f"TLS certificate verification failed for {authority}: {exc.certificate_error}"
+            f"TLS certificate verification failed for {authority}: {exc.os_error}"
         )
-    if isinstance(exc, aiohttp.ClientSSLError):
+    if isinstance(exc, TlsError):
         return TransportError(f"TLS handshake with {authority} failed: {exc.os_error}")
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+    if isinstance(exc, ProxyConnectError):
         proxy = target.proxy
         where = f"{proxy.host}:{proxy.port}" if proxy is not None else "?"
         return TransportError(f"cannot connect to the proxy {where}: {_os_reason(exc.os_error)}")
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
+    if isinstance(exc, ProxyRefusedError):
         return TransportError(
-            f"the proxy refused to connect to {authority}: {exc.status} {exc.message}"
+            f"the proxy refused to connect to {authority}: {exc.status} {exc.reason}"
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         if isinstance(exc.os_error, socket.gaierror):
             return TransportError(
                 f"DNS lookup of {target.endpoint.host} failed: {_os_reason(exc.os_error)}"
             )
         return TransportError(f"cannot connect to {authority}: {_os_reason(exc.os_error)}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+    if isinstance(exc, ServerDisconnectedError):
         return TransportError(
             f"{authority} closed the connection before sending a complete response"
         )
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, IncompleteBodyError):
         return TransportError(f"the response from {authority} was cut short: {exc}")
+    if isinstance(exc, MalformedResponseError):
+        return TransportError(f"{authority} sent a malformed response: {exc}")
     return TransportError(f"the call to {authority} failed: {type(exc).__name__}: {exc}")
 
 
