@@ -42,6 +42,7 @@ from typing import Any
 from bench_support import profiling, report, scenarios, stages
 from bench_support.drivers import available_generator
 from bench_support.environment import (
+    ADDON_SHIM,
     ROOT,
     TARGETS,
     Environment,
@@ -76,6 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"(default: all but leak; --quick: {','.join(QUICK_SCENARIOS)})",
     )
     parser.add_argument("--targets", default="A,B,C", help="which of A,B,C to run")
+    parser.add_argument(
+        "--addon",
+        type=Path,
+        default=ADDON_SHIM,
+        help="the -s script of C (default addon/lambda_route.py; e.g. an older version's "
+        "copy from `git archive`, to compare)",
+    )
     parser.add_argument(
         "--loadgen",
         choices=("auto", "wrk", "asyncio"),
@@ -156,8 +164,9 @@ def addon_revision() -> str:
 class Run:
     """Collects results, prints each scenario as it completes."""
 
-    def __init__(self, targets: list[str]) -> None:
+    def __init__(self, targets: list[str], addon_shim: Path) -> None:
         self.targets = targets
+        self.addon_shim = addon_shim
         self.results: dict[str, Any] = {}
         self.not_measured: dict[str, str] = {}
 
@@ -187,6 +196,7 @@ class Run:
             body=body,
             delay=delay,
             label=label,
+            addon_shim=self.addon_shim,
         )
         self.note_failures(env)
         return env
@@ -208,7 +218,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         generator if generator == "wrk" else "asyncio (scripts/bench_support/loadgen.py)"
     )
     print(report.machine_line(about), flush=True)
-    bench = Run(targets)
+    bench = Run(targets, args.addon.resolve())
 
     if {"throughput", "latency", "big", "stages"} & set(chosen):
         with ProcessGroup(workdir) as group:
@@ -236,7 +246,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             bench.record("leak", scenarios.leak(env, settings))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
-        bench.record("profile", profiling.profile(workdir, settings, bench.note_failures, out_dir))
+        bench.record(
+            "profile",
+            profiling.profile(workdir, settings, bench.note_failures, out_dir, args.addon),
+        )
     return {
         "machine": about,
         "settings": asdict(settings),

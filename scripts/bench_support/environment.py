@@ -82,6 +82,7 @@ def start_environment(
     delay: float = 0.0,
     label: str = "env",
     profile_dir: Path | None = None,
+    addon_shim: Path = ADDON_SHIM,
 ) -> Environment:
     """Start peers and targets; a target that fails to start or to answer the probe is
     recorded in ``failures`` (with the tail of its log), the others run. With
@@ -93,9 +94,9 @@ def start_environment(
     env = Environment(body, delay, upstream, lambda_peer)
     started: dict[str, Proc] = {}
     for target in targets:
-        extra = _target_args(target, group.workdir, body_file, delay, lambda_peer.port)
+        extra = _target_args(target, group.workdir, body_file, delay, lambda_peer.port, addon_shim)
         if extra is None:
-            env.failures[target] = f"{ADDON_SHIM.relative_to(ROOT)} not found (addon not built yet)"
+            env.failures[target] = f"{addon_shim} not found (addon not built yet)"
             continue
         if profile_dir is not None:
             extra += [
@@ -121,7 +122,7 @@ def start_environment(
 
 
 def _target_args(
-    target: str, workdir: Path, body_file: Path, delay: float, lambda_port: int
+    target: str, workdir: Path, body_file: Path, delay: float, lambda_port: int, addon_shim: Path
 ) -> list[str] | None:
     if target == "A":
         return []
@@ -134,10 +135,10 @@ def _target_args(
             "--set",
             f"synth_delay={delay}",
         ]
-    if not ADDON_SHIM.exists():
+    if not addon_shim.exists():
         return None
     config = write_lambda_config(workdir, lambda_port)
-    return ["-s", str(ADDON_SHIM), "--set", f"lambda_config={config}"]
+    return ["-s", str(addon_shim), "--set", f"lambda_config={config}"]
 
 
 def probe(port: int, body: bytes, *, lambda_answers: bool, delay: float) -> str | None:

@@ -30,12 +30,18 @@ def profile(
     settings: Settings,
     note_failures: Callable[[Environment], None],
     out_dir: Path,
+    addon_shim: Path,
 ) -> dict[str, Any]:
     """Profile B and C, one throughput run each; the raw stats stay in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with ProcessGroup(workdir) as group:
         env = start_environment(
-            group, targets=["B", "C"], body=small_body(), label="profile", profile_dir=out_dir
+            group,
+            targets=["B", "C"],
+            body=small_body(),
+            label="profile",
+            profile_dir=out_dir,
+            addon_shim=addon_shim,
         )
         note_failures(env)
         if "C" not in env.targets:

@@ -4,7 +4,8 @@ Each stage is imported from ``addon/lambdaroute`` and timed over many iterations
 ``time.perf_counter_ns`` (total time / iterations, so the clock's own cost is spread out):
 
     routing     routing.Router(load_config(bench config).routes).match(...)
-    snapshot    snapshot.snapshot_from_flow(tflow, context, request_id=, body_buffer_size=)
+    snapshot    snapshot.snapshot_from_flow(tflow, context, scheme=, host=, port=,
+                                    request_id=, body_buffer_size=)
     payload     events.build_payload(plugin, request)           (forward_request_* on)
     signing     signing.RequestSigner(...).sign(AwsCredentials("test", "test"), payload)
     transport   invocation.LambdaClient().invoke(plugin, payload) against the local Lambda
@@ -147,7 +148,13 @@ def _snapshot(context: dict[str, Any], _config: Path, n: int, _settings: Setting
 
     def snapshot() -> Any:
         return snapshot_from_flow(
-            flow, route, request_id="0123456789abcdef", body_buffer_size=6 * 1024 * 1024
+            flow,
+            route,
+            scheme="http",
+            host="api.example.com",
+            port=80,
+            request_id="0123456789abcdef",
+            body_buffer_size=6 * 1024 * 1024,
         )
 
     context["request"] = snapshot()
