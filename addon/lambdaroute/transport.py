@@ -35,6 +35,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from yarl import URL
 
@@ -43,8 +44,6 @@ MAX_HEAD_BYTES = 256 * 1024
 #: bound on one chunk-size or trailer line of a chunked body
 _MAX_LINE_BYTES = 64 * 1024
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
-_BLANKS = b" \t"
 
 
 class HttpError(Exception):
@@ -96,8 +95,10 @@ class MalformedResponseError(HttpError):
     """The response is not valid HTTP/1.1."""
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
+    """One response. A NamedTuple, not a frozen dataclass: one is built per call, and a
+    frozen dataclass pays an ``object.__setattr__`` per field."""
+
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]  # as received: order, repeats and names' case kept
@@ -114,8 +115,22 @@ _IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(5)
 _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER = range(4)
 
 
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+_VERSIONS = frozenset(("HTTP/1.1", "HTTP/1.0"))
+#: the headers that frame the body or decide reuse (lower case)
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _fold(headers: list[tuple[str, str]], line: str) -> None:
+    """An obsolete folded line continues the previous header's value; else it is malformed."""
+    if not headers or line[:1] not in (" ", "\t"):
+        raise _Malformed(f"bad header line {line[:100]!r}")
+    name, value = headers[-1]
+    continuation = line.strip(" \t")
+    headers[-1] = (name, f"{value} {continuation}" if value else continuation)
 
 
 class _Connection(asyncio.Protocol):
@@ -212,13 +227,22 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         state = self._state
-        if state == _LENGTH:  # the common case of a big body: no parsing at all
-            remaining = self._remaining
-            if len(data) < remaining:
-                self._parts.append(data)
-                self._remaining = remaining - len(data)
-                return
         try:
+            if state == _LENGTH:  # more of a big body: no parsing at all
+                remaining = self._remaining
+                if len(data) < remaining:
+                    self._parts.append(data)
+                    self._remaining = remaining - len(data)
+                    return
+            elif state == _HEAD and not self._buf:  # the usual case: a whole head in one read
+                end = data.find(b"\r\n\r\n")
+                if end >= 0:
+                    self._parse_head(data[:end])
+                    data = data[end + 4 :]
+                    if self._state == _LENGTH and len(data) == self._remaining:
+                        self._parts.append(data)
+                        self._finish()
+                        return
             self._feed(data)
         except _Malformed as exc:
             self._fail(MalformedResponseError(str(exc)))
@@ -280,72 +304,69 @@ class _Connection(asyncio.Protocol):
             raise _Malformed(f"the response head is longer than {MAX_HEAD_BYTES} bytes")
 
     def _parse_head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        version, _, rest = lines[0].partition(b" ")
-        code, _, reason = rest.partition(b" ")
-        if version not in (b"HTTP/1.1", b"HTTP/1.0") or not _DIGITS.fullmatch(code):
-            raise _Malformed(f"bad status line {lines[0][:100]!r}")
+        status_line, *lines = head.decode("utf-8", "surrogateescape").split("\r\n")
+        version, _, rest = status_line.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if version not in _VERSIONS or len(code) != 3 or not (code.isdigit() and code.isascii()):
+            raise _Malformed(f"bad status line {status_line[:100]!r}")
         status = int(code)
-        if not 100 <= status <= 999:
-            raise _Malformed(f"bad status line {lines[0][:100]!r}")
         headers: list[tuple[str, str]] = []
-        length: bytes | None = None
-        transfer_encoding: bytes | None = None
-        keep_alive = version == b"HTTP/1.1"
-        for line in lines[1:]:
-            if line[:1] in (b" ", b"\t"):  # obsolete line folding: joins the previous value
-                if not headers:
-                    raise _Malformed("a continuation line before the first header")
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {_decode(line.strip(_BLANKS))}")
+        framing: list[tuple[str, str]] = []  # (lower-case name, value) of _FRAMING headers
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():
+                _fold(headers, line)
                 continue
-            raw_name, colon, raw_value = line.partition(b":")
-            if not colon or not raw_name or raw_name != raw_name.strip():
-                raise _Malformed(f"bad header line {line[:100]!r}")
-            raw_value = raw_value.strip(_BLANKS)
-            lower = raw_name.lower()
-            if lower == b"content-length":
-                if length is not None and raw_value != length:
-                    raise _Malformed("conflicting Content-Length headers")
-                length = raw_value
-            elif lower == b"transfer-encoding":
-                transfer_encoding = (
-                    raw_value if transfer_encoding is None else transfer_encoding + b"," + raw_value
-                )
-            elif lower == b"connection":
-                tokens = raw_value.lower().replace(b" ", b"").split(b",")
-                if b"close" in tokens:
-                    keep_alive = False
-                elif b"keep-alive" in tokens:
-                    keep_alive = True
-            headers.append((_decode(raw_name), _decode(raw_value)))
+            value = value.strip(" \t")
+            headers.append((name, value))
+            if name.lower() in _FRAMING:
+                framing.append((name.lower(), value))
         if status < 200 and not self._head_only:
             if status == 101:
                 raise _Malformed("unexpected 101 Switching Protocols")
             return  # an interim response: the real one follows
         self._status = status
-        self._reason = _decode(reason)
+        self._reason = reason
         self._headers = headers
+        self._frame_body(status, version == "HTTP/1.1", framing)
+
+    def _frame_body(self, status: int, keep_alive: bool, framing: list[tuple[str, str]]) -> None:
+        """Where the body ends (RFC 9112 section 6.3), and whether the connection is reusable."""
+        length: str | None = None
+        transfer_encoding: str | None = None
+        for name, value in framing:
+            if name == "content-length":
+                if "," in value:  # "5, 5": repeats folded into one line
+                    values = {text.strip() for text in value.split(",")}
+                    if len(values) != 1:
+                        raise _Malformed("conflicting Content-Length values")
+                    value = values.pop()
+                if length is not None and value != length:
+                    raise _Malformed("conflicting Content-Length values")
+                length = value
+            elif name == "transfer-encoding":
+                transfer_encoding = f"{transfer_encoding},{value}" if transfer_encoding else value
+            else:  # connection
+                tokens = value.lower().replace(" ", "").split(",")
+                if "close" in tokens:
+                    keep_alive = False
+                elif "keep-alive" in tokens:
+                    keep_alive = True
         if not keep_alive:
             self.reusable = False
         if self._head_only or status in (204, 304):
             self._finish()
         elif transfer_encoding is not None:
             self.reusable = self.reusable and length is None  # both: smuggling-shaped, close
-            codings = transfer_encoding.lower().replace(b" ", b"").split(b",")
-            if codings[-1] == b"chunked":
+            codings = transfer_encoding.lower().replace(" ", "").split(",")
+            if codings[-1] == "chunked":
                 self._state = _CHUNKED
                 self._chunk_state = _CHUNK_SIZE
             else:
                 self._state = _UNTIL_CLOSE
                 self.reusable = False
         elif length is not None:
-            if "," in (text := length.decode("latin-1")):  # "5, 5": a repeat folded into one
-                values = {value.strip() for value in text.split(",")}
-                if len(values) != 1:
-                    raise _Malformed("conflicting Content-Length values")
-                length = values.pop().encode()
-            if not _DIGITS.fullmatch(length):
+            if not _is_number(length) or len(length) > 18:
                 raise _Malformed(f"bad Content-Length {length[:40]!r}")
             self._remaining = int(length)
             if self._remaining:
@@ -382,7 +403,7 @@ class _Connection(asyncio.Protocol):
             if line.endswith(b"\r"):
                 line = line[:-1]
             if self._chunk_state == _CHUNK_SIZE:
-                size_text = line.split(b";", 1)[0].strip(_BLANKS)
+                size_text = line.split(b";", 1)[0].strip(b" \t")
                 if not _HEX.fullmatch(size_text):
                     raise _Malformed(f"bad chunk size line {line[:40]!r}")
                 self._remaining = int(size_text, 16)
@@ -524,6 +545,7 @@ class _Pool:
                 port,
                 ssl=tls,
                 server_hostname=host if tls is not None else None,
+                happy_eyeballs_delay=0.25,  # as aiohttp: a dead IPv6 route costs 250 ms, not all
             )
         except ssl.SSLCertVerificationError as exc:
             raise CertificateError(exc) from exc
