@@ -538,14 +538,13 @@ class _Pool:
         port: int,
         tls: ssl.SSLContext | None,
     ) -> None:
-        try:
+        try:  # no happy_eyeballs_delay: 3.12's staggered_race breaks under eager tasks
             await loop.create_connection(
                 lambda: connection,
                 host,
                 port,
                 ssl=tls,
                 server_hostname=host if tls is not None else None,
-                happy_eyeballs_delay=0.25,  # as aiohttp: a dead IPv6 route costs 250 ms, not all
             )
         except ssl.SSLCertVerificationError as exc:
             raise CertificateError(exc) from exc
