@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from lambdaroute.transport import (
+    ConnectError,
     HttpClient,
     HttpResponse,
     IncompleteBodyError,
@@ -440,3 +443,52 @@ async def test_connect_refused_by_the_proxy(http: HttpClient, serve: Serve) -> N
     assert request.request_line == "CONNECT lambda.example.invalid:443 HTTP/1.1"
     assert request.header("Host") == "lambda.example.invalid:443"
     assert request.header("Proxy-Authorization") == "Basic dXNlcjpwdw=="
+
+
+async def test_host_names_are_looked_up_once_and_every_address_is_tried(
+    http: HttpClient, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of new connections shares one lookup; an address that refuses (127.0.0.2:
+    nobody listens there) is skipped for the next one."""
+    server = await serve(lambda request: Answer([ok()], delay_s=0.1))
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+    lookups: list[str] = []
+
+    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
+        lookups.append(host)
+        answers = await real_getaddrinfo("127.0.0.1", port, **kwargs)
+        refusing = [(*answer[:4], ("127.0.0.2", port)) for answer in answers]
+        return refusing + answers
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    target = http.post_target(
+        scheme="http", host="lambda.test", port=server.port, path=PATH, keepalive_s=60
+    )
+    results = await asyncio.gather(*(call(target, server) for _ in range(20)))
+    assert {result.body for result in results} == {b"hello"}
+    assert lookups == ["lambda.test"]
+    assert server.connections == 20
+
+
+async def test_failed_lookup_is_a_connect_error_and_not_cached(
+    http: HttpClient, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve(lambda request: Answer([ok()]))
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+    failures = [socket.gaierror(socket.EAI_NONAME, "Name or service not known")]
+
+    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
+        if failures:
+            raise failures.pop()
+        return await real_getaddrinfo("127.0.0.1", port, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    target = http.post_target(
+        scheme="http", host="lambda.test", port=server.port, path=PATH, keepalive_s=60
+    )
+    with pytest.raises(ConnectError) as caught:
+        await call(target, server)
+    assert isinstance(caught.value.os_error, socket.gaierror)
+    assert (await call(target, server)).body == b"hello"

@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import ipaddress
 import re
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +44,8 @@ from yarl import URL
 
 #: bound on a response head (status line and headers); a longer one is malformed
 MAX_HEAD_BYTES = 256 * 1024
+#: how long a host name's addresses are reused (as aiohttp's default DNS cache)
+DNS_TTL_S = 10.0
 #: bound on one chunk-size or trailer line of a chunked body
 _MAX_LINE_BYTES = 64 * 1024
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -514,12 +519,22 @@ class _Pool:
         loop = asyncio.get_running_loop()
         connection = _Connection(self, loop)
         tls = await self._client.ssl_context() if key.scheme == "https" else None
+        resolver = self._client.resolver
         try:
             if key.proxy is None:
-                await self._connect(loop, connection, key.host, key.port, tls)
+                try:
+                    await resolver.connect(
+                        loop, connection, key.host, key.port, tls=tls, server_hostname=key.host
+                    )
+                except ssl.SSLCertVerificationError as exc:
+                    raise CertificateError(exc) from exc
+                except ssl.SSLError as exc:
+                    raise TlsError(exc) from exc
+                except OSError as exc:
+                    raise ConnectError(exc) from exc
             else:
                 try:
-                    await loop.create_connection(lambda: connection, key.proxy.host, key.proxy.port)
+                    await resolver.connect(loop, connection, key.proxy.host, key.proxy.port)
                 except OSError as exc:
                     raise ProxyConnectError(exc) from exc
                 if tls is not None:
@@ -529,29 +544,6 @@ class _Pool:
             raise
         self._connections.add(connection)
         return connection
-
-    async def _connect(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        connection: _Connection,
-        host: str,
-        port: int,
-        tls: ssl.SSLContext | None,
-    ) -> None:
-        try:  # no happy_eyeballs_delay: 3.12's staggered_race breaks under eager tasks
-            await loop.create_connection(
-                lambda: connection,
-                host,
-                port,
-                ssl=tls,
-                server_hostname=host if tls is not None else None,
-            )
-        except ssl.SSLCertVerificationError as exc:
-            raise CertificateError(exc) from exc
-        except ssl.SSLError as exc:
-            raise TlsError(exc) from exc
-        except OSError as exc:
-            raise ConnectError(exc) from exc
 
     async def _tunnel(
         self, loop: asyncio.AbstractEventLoop, connection: _Connection, tls: ssl.SSLContext
@@ -626,6 +618,77 @@ class PostTarget:
         return response
 
 
+class _Resolver:
+    """Addresses of host names, cached for ``DNS_TTL_S`` and looked up once for concurrent
+    callers: ``create_connection`` with a name would run ``getaddrinfo`` in a thread for
+    every new connection, and a burst opens hundreds at once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}  # -> (expiry, IPs)
+        self._lookups: dict[tuple[str, int], asyncio.Task[list[str]]] = {}
+
+    async def connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: _Connection,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
+        """Connect ``connection`` to the first of ``host``'s addresses that accepts."""
+        error: OSError | None = None
+        for address in await self._addresses(loop, host, port):
+            try:
+                await loop.create_connection(
+                    lambda: connection,
+                    address,
+                    port,
+                    ssl=tls,
+                    server_hostname=server_hostname if tls is not None else None,
+                )
+                return
+            except ssl.SSLError:
+                raise  # the address answered: another one would not verify better
+            except OSError as exc:
+                error = exc
+        assert error is not None  # getaddrinfo returns at least one address or raises
+        raise error
+
+    async def _addresses(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
+        if _is_ip_address(host):
+            return [host]
+        key = (host, port)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > loop.time():
+            return cached[1]
+        lookup = self._lookups.get(key)
+        if lookup is None or lookup.done():  # done: failed (an eager task ends before _forget)
+            lookup = loop.create_task(self._look_up(loop, host, port))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(functools.partial(self._forget, key))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        self._cache[(host, port)] = (loop.time() + DNS_TTL_S, addresses)
+        return addresses
+
+    def _forget(self, key: tuple[str, int], lookup: asyncio.Task[list[str]]) -> None:
+        if self._lookups.get(key) is lookup:
+            del self._lookups[key]
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class HttpClient:
     """Pools of keep-alive connections, one per (scheme, host, port, proxy)."""
 
@@ -634,6 +697,7 @@ class HttpClient:
         self._pools: dict[_PoolKey, _Pool] = {}
         self._tls: ssl.SSLContext | None = None
         self._tls_loading: asyncio.Task[ssl.SSLContext] | None = None
+        self.resolver = _Resolver()
 
     def post_target(
         self,
