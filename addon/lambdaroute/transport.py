@@ -183,6 +183,9 @@ class _Connection(asyncio.Protocol):
     ) -> asyncio.Future[HttpResponse]:
         """Write one request; the future resolves with its response."""
         waiter: asyncio.Future[HttpResponse] = self.loop.create_future()
+        if self.closed:  # lost before its first request: nothing would ever answer
+            waiter.set_exception(ServerDisconnectedError("the server closed the connection"))
+            return waiter
         self._waiter = waiter
         self._state = _HEAD
         self._head_only = head_only
