@@ -82,7 +82,7 @@ class _Target:
 
     plugin: LambdaPluginConfig  # held so that its id() stays unique while cached
     endpoint: InvokeEndpoint
-    post: PostTarget
+    transport: PostTarget  # the pooled POST to the endpoint (and proxy)
     signer: RequestSigner
     credentials: CredentialsProvider
     proxy: URL | None  # for error messages
@@ -97,7 +97,6 @@ class LambdaClient:
     """
 
     def __init__(self, *, verify_tls: bool = True, user_agent: str = USER_AGENT) -> None:
-        self._verify_tls = verify_tls
         self._user_agent = user_agent
         # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
         self._targets: dict[int, _Target] = {}
@@ -121,7 +120,7 @@ class LambdaClient:
                 credentials = await target.credentials.get()
                 headers = target.signer.sign(credentials, payload)
                 stage = "calling Lambda"
-                response = await target.post.post(headers, payload)
+                response = await target.transport.post(headers, payload)
         except TimeoutError as exc:
             detail = f"the invocation timed out after {plugin.timeout:g} ms while {stage}"
             if stage == "calling Lambda" and target is not None:
@@ -173,7 +172,7 @@ class LambdaClient:
         target = _Target(
             plugin=plugin,
             endpoint=endpoint,
-            post=self._http.post_target(
+            transport=self._http.post_target(
                 scheme=endpoint.scheme,
                 host=endpoint.host,
                 port=endpoint.port,
