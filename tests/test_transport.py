@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lambdaroute.transport import (
+    ClientClosedError,
     ConnectError,
     HttpClient,
     HttpResponse,
@@ -393,17 +394,22 @@ async def test_six_megabyte_round_trip(http: HttpClient, serve: Serve, chunked: 
     assert server.requests[0].body == payload
 
 
-async def test_close_closes_pooled_connections_and_the_client_stays_usable(
+async def test_close_closes_every_connection_and_the_client_stays_usable(
     http: HttpClient, serve: Serve
 ) -> None:
-    server = await serve(lambda request: Answer([ok()]))
+    server = await serve(lambda request: Answer([ok()], delay_s=0.3 * (request.body == b"slow")))
     target = target_for(http, server)
-    await call(target, server)
+    await asyncio.gather(call(target, server), call(target, server))  # two pooled connections
+    in_flight = asyncio.ensure_future(call(target, server, b"slow"))  # takes one of them
+    while len(server.requests) < 3:
+        await asyncio.sleep(0.01)
     await http.close()
+    with pytest.raises(ClientClosedError):
+        await in_flight
     await asyncio.sleep(0.05)
-    assert server.closed_by_client == 1
+    assert server.closed_by_client == 1  # the idle one (the busy one was closed mid-answer)
     assert (await call(target, server)).body == b"hello"
-    assert server.connections == 2
+    assert server.connections == 3
 
 
 async def test_http_target_through_a_proxy_with_credentials(http: HttpClient, serve: Serve) -> None:

@@ -96,6 +96,10 @@ class IncompleteBodyError(HttpError):
     """The server closed the connection in the middle of the response body."""
 
 
+class ClientClosedError(HttpError):
+    """``HttpClient.close`` closed the connection while the call waited for its response."""
+
+
 class MalformedResponseError(HttpError):
     """The response is not valid HTTP/1.1."""
 
@@ -200,6 +204,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.reusable = False
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():  # only HttpClient.close closes these
+            waiter.set_exception(ClientClosedError("the HTTP client was closed during the call"))
         if self.transport is not None:
             self.transport.close()
 
