@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from lambdaroute.transport import (
     ProxyRefusedError,
     ServerDisconnectedError,
 )
+from tests.fakeaws import server_ssl_context
 
 PATH = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations"
 
@@ -78,8 +81,10 @@ class CraftedServer:
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
-    async def start(self) -> CraftedServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+    async def start(self, tls: ssl.SSLContext | None = None) -> CraftedServer:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, backlog=1024, ssl=tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -498,3 +503,21 @@ async def test_failed_lookup_is_a_connect_error_and_not_cached(
         await call(target, server)
     assert isinstance(caught.value.os_error, socket.gaierror)
     assert (await call(target, server)).body == b"hello"
+
+
+async def test_tls_keep_alive_and_a_server_closing_an_idle_connection(tmp_path: Path) -> None:
+    answers = iter([Answer([ok()]), Answer([ok()], close=True), Answer([ok(b"fresh")])])
+    server = await CraftedServer(lambda request: next(answers)).start(server_ssl_context(tmp_path))
+    http = HttpClient(verify_tls=False)
+    target = http.post_target(
+        scheme="https", host="127.0.0.1", port=server.port, path=PATH, keepalive_s=60
+    )
+    try:
+        await call(target, server)
+        await call(target, server)  # same connection; the server closes it afterwards
+        await asyncio.sleep(0.05)
+        assert (await call(target, server)).body == b"fresh"
+    finally:
+        await http.close()
+        await server.close()
+    assert [request.connection for request in server.requests] == [1, 1, 2]
