@@ -10,7 +10,7 @@ A flow passes through these stages, one module each (helpers in brackets):
     apigateway    IncomingRequest -> API Gateway v1 / v2 and ALB events
     credentials   botocore's credential chain, resolved and refreshed off the event loop
     signing       SigV4 for the Invoke call
-    invocation    the signed Invoke call over a pooled asyncio HTTP client  [endpoints]
+    invocation    the signed Invoke call  [endpoints, transport: our keep-alive HTTP/1.1 client]
     responses     Invoke result -> HTTP response (Kong's rules)  [proxy_integration]
     addon         the mitmproxy addon that ties the stages together
 

@@ -46,7 +46,8 @@ class InvokeEndpoint:
 
     @property
     def url(self) -> URL:
-        """The URL as sent: ``encoded=True`` so aiohttp keeps ``%3A`` (the signature covers it)."""
+        """The whole URL of the call, path exactly as sent (``%3A`` kept: the signature
+        covers it); the transport sends ``path`` and ``query``, this is for comparisons."""
         query = f"?{self.query}" if self.query else ""
         return URL(f"{self.scheme}://{self.host}:{self.port}{self.path}{query}", encoded=True)
 
