@@ -13,6 +13,7 @@ from botocore.credentials import Credentials
 
 from lambdaroute.config import LambdaPluginConfig
 from lambdaroute.endpoints import build_endpoint
+from lambdaroute.invocation import invoke_signer
 from lambdaroute.signing import AwsCredentials, RequestSigner, signing_key
 
 USER_AGENT = "lambda-route/test"
@@ -87,18 +88,7 @@ def our_request(
     payload: bytes,
 ) -> tuple[str, dict[str, str]]:
     endpoint = build_endpoint(plugin, "us-west-2", plugin.host or "")
-    signer = RequestSigner(
-        method="POST",
-        path=endpoint.path,
-        query=endpoint.query,
-        headers={
-            "Host": endpoint.host_header,
-            "X-Amz-Invocation-Type": plugin.invocation_type,
-            "X-Amz-Log-Type": plugin.log_type,
-            "User-Agent": USER_AGENT,
-        },
-        region="us-west-2",
-    )
+    signer = invoke_signer(plugin, endpoint, user_agent=USER_AGENT)
     timestamp = calendar.timegm(when.utctimetuple())
     return str(endpoint.url), signer.sign(credentials, payload, timestamp=timestamp)
 

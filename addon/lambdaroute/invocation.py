@@ -89,6 +89,25 @@ class _Target:
     function_name: str
 
 
+def invoke_signer(
+    plugin: LambdaPluginConfig, endpoint: InvokeEndpoint, *, user_agent: str = USER_AGENT
+) -> RequestSigner:
+    """The signer of one plugin's Invoke calls: everything but the date, the credentials
+    and the payload is fixed per plugin, so it is computed here once."""
+    return RequestSigner(
+        method="POST",
+        path=endpoint.path,
+        query=endpoint.query,
+        headers={
+            "Host": endpoint.host_header,
+            "X-Amz-Invocation-Type": plugin.invocation_type,
+            "X-Amz-Log-Type": plugin.log_type,
+            "User-Agent": user_agent,
+        },
+        region=endpoint.region,
+    )
+
+
 class LambdaClient:
     """Invokes functions for every route; one per event loop.
 
@@ -156,18 +175,7 @@ class LambdaClient:
         function_name = require_function_name(plugin)
         hostname = plugin.host or await self._lambda_hostname(region)
         endpoint = build_endpoint(plugin, region, hostname)
-        signer = RequestSigner(
-            method="POST",
-            path=endpoint.path,
-            query=endpoint.query,
-            headers={
-                "Host": endpoint.host_header,
-                "X-Amz-Invocation-Type": plugin.invocation_type,
-                "X-Amz-Log-Type": plugin.log_type,
-                "User-Agent": self._user_agent,
-            },
-            region=region,
-        )
+        signer = invoke_signer(plugin, endpoint, user_agent=self._user_agent)
         query = f"?{endpoint.query}" if endpoint.query else ""
         target = _Target(
             plugin=plugin,

@@ -194,23 +194,11 @@ def _payload(context: dict[str, Any], _config: Path, n: int, _settings: Settings
 
 
 def _signer(plugin: Any) -> Any:
-    """Built as invocation.LambdaClient._prepare builds it."""
+    """The signer invocation.LambdaClient uses for this plugin."""
     from lambdaroute.endpoints import build_endpoint
-    from lambdaroute.signing import RequestSigner
+    from lambdaroute.invocation import invoke_signer
 
-    endpoint = build_endpoint(plugin, plugin.aws_region, plugin.host)
-    return RequestSigner(
-        method="POST",
-        path=endpoint.path,
-        query=endpoint.query,
-        headers={
-            "Host": endpoint.host_header,
-            "X-Amz-Invocation-Type": plugin.invocation_type,
-            "X-Amz-Log-Type": plugin.log_type,
-            "User-Agent": "lambda-route-bench",
-        },
-        region=endpoint.region,
-    )
+    return invoke_signer(plugin, build_endpoint(plugin, plugin.aws_region, plugin.host))
 
 
 def _signing(context: dict[str, Any], _config: Path, n: int, _settings: Settings) -> float:
