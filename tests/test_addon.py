@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import textwrap
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
 from lambdaroute.addon import LambdaRoute
+from tests.fakeaws import FakeLambda, KeyStore, server_ssl_context
 from tests.local_lambda_fixtures import LocalLambdaServer, start_local_lambda
 from tests.mitmdump_process import free_port
 
@@ -338,3 +340,48 @@ def test_no_hook_raises_a_routing_bug_passes_the_flow_through(config_file: Path,
     assert flow.response is None
     assert flow not in addon._matches
     assert any("routing failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_body_over_the_buffer_size_is_skipped_and_logged(
+    tmp_path: Path, echo_server: LocalLambdaServer, caplog
+) -> None:
+    config = routed_config(tmp_path, echo_server.port, forward_request_body=True)
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config), lambda_body_buffer_size="8k")
+        small, large = flow_for("a.test", "/small"), flow_for("a.test", "/large")
+        small.request.content = b"x" * 1024
+        large.request.content = b"x" * 32 * 1024
+        for flow in (small, large):
+            flow.request.method = "POST"
+            addon.requestheaders(flow)
+            await addon.request(flow)
+        await addon.client.close()
+    assert small.response.json()["request_body"] == base64.b64encode(b"x" * 1024).decode()
+    assert large.response.json()["request_body"] == ""  # Kong: base64(nil) == ""
+    skipped = [r.getMessage() for r in caplog.records if "skip_large_bodies" in r.getMessage()]
+    assert len(skipped) == 1
+    assert "/large" in skipped[0] and "32.0k" in skipped[0]
+
+
+async def test_tls_is_verified_unless_ssl_insecure(tmp_path: Path) -> None:
+    keys = KeyStore()
+    keys.add("k", "s")
+    server = FakeLambda(keys, ssl_context=server_ssl_context(tmp_path))
+    await server.start()
+    config = routed_config(tmp_path, server.port, disable_https=False)
+    try:
+        for insecure, status in ((False, 502), (True, 200)):
+            addon = LambdaRoute()
+            with taddons.context(Proxyserver(), addon) as tctx:
+                tctx.configure(addon, ssl_insecure=insecure)
+                tctx.configure(addon, lambda_config=str(config))
+                flow = flow_for("a.test", "/x")
+                addon.requestheaders(flow)
+                await addon.request(flow)
+                await addon.client.close()
+            assert flow.response.status_code == status, flow.response.text
+            if status == 502:
+                assert "certificate" in flow.response.json()["error"].lower()
+    finally:
+        await server.close()
