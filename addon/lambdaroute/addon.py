@@ -186,12 +186,8 @@ class LambdaRoute:
         for task in list(self._tasks):
             task.cancel()
         if self.client is not None:
-            client, self.client = self.client, None
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._spawn(client.close())
+            self._spawn(self.client.close())
+            self.client = None
 
     def _spawn(self, coro: Any) -> None:
         try:
