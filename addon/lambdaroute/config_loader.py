@@ -457,12 +457,7 @@ class _Loader:
                 raise self.s.error("expected an array", entity=label, field_name="routes")
             for r_index, route_raw in enumerate(routes):
                 self._read_route(route_raw, f"{where}.routes[{r_index}]", service, label)
-        plugins = raw.get("plugins")
-        if plugins is not None:
-            if not isinstance(plugins, list):
-                raise self.s.error("expected an array", entity=label, field_name="plugins")
-            for p_index, plugin_raw in enumerate(plugins):
-                self._read_plugin(plugin_raw, f"{where}.plugins[{p_index}]", label, service=service)
+        self._read_nested_plugins(raw, where, label, service=service)
 
     def _parse_service(self, raw: Mapping[Any, Any]) -> Service:
         _check_fields(raw, _SERVICE_FIELDS)
@@ -548,14 +543,7 @@ class _Loader:
             raise self.s.error(exc.message, entity=label, field_name=exc.field) from None
         index = len(self.s.routes)
         self.s.routes.append(_RouteRecord(label, fields, service, service_ref))
-        plugins = raw.get("plugins")
-        if plugins is not None:
-            if not isinstance(plugins, list):
-                raise self.s.error("expected an array", entity=label, field_name="plugins")
-            for p_index, plugin_raw in enumerate(plugins):
-                self._read_plugin(
-                    plugin_raw, f"{where}.plugins[{p_index}]", label, route_index=index
-                )
+        self._read_nested_plugins(raw, where, label, route_index=index)
 
     def _parse_route(self, raw: Mapping[Any, Any]) -> dict[str, Any]:
         _check_fields(raw, _ROUTE_FIELDS)
@@ -814,19 +802,38 @@ class _Loader:
                     field_name="custom_id",
                 )
         self.s.consumers.append(consumer)
-        plugins = raw.get("plugins")
-        if plugins is not None:
-            if not isinstance(plugins, list):
-                raise self.s.error("expected an array", entity=label, field_name="plugins")
-            for p_index, plugin_raw in enumerate(plugins):
-                self._read_plugin(
-                    plugin_raw, f"{where}.plugins[{p_index}]", label, consumer=consumer
-                )
+        self._read_nested_plugins(raw, where, label, consumer=consumer)
 
     # --- plugins ---
 
     def _read_top_plugin(self, raw: Any, where: str) -> None:
         self._read_plugin(raw, where, None)
+
+    def _read_nested_plugins(
+        self,
+        raw: Mapping[Any, Any],
+        where: str,
+        label: str,
+        *,
+        service: Service | None = None,
+        route_index: int | None = None,
+        consumer: Consumer | None = None,
+    ) -> None:
+        """The ``plugins`` array nested in a service, route or consumer entity."""
+        plugins = raw.get("plugins")
+        if plugins is None:
+            return
+        if not isinstance(plugins, list):
+            raise self.s.error("expected an array", entity=label, field_name="plugins")
+        for p_index, plugin_raw in enumerate(plugins):
+            self._read_plugin(
+                plugin_raw,
+                f"{where}.plugins[{p_index}]",
+                label,
+                service=service,
+                route_index=route_index,
+                consumer=consumer,
+            )
 
     def _read_plugin(
         self,
