@@ -24,16 +24,13 @@ from tests.fakeaws import (
     FakeLambda,
     FakeSts,
     KeyStore,
-    isolate_aws_env,
 )
 
 BASE_KEY, BASE_SECRET = "AKIDBASE", "base-secret/+="
 ROLE = "arn:aws:iam::123456789012:role/invoker"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate_aws_env(monkeypatch, tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_aws_env")
 
 
 @pytest.fixture
@@ -44,14 +41,6 @@ def keys() -> KeyStore:
 
 
 @pytest.fixture
-async def fake(keys: KeyStore) -> AsyncIterator[FakeLambda]:
-    server = FakeLambda(keys)
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def sts(keys: KeyStore) -> AsyncIterator[FakeSts]:
     server = FakeSts(keys)
     await server.start()
@@ -59,13 +48,6 @@ async def sts(keys: KeyStore) -> AsyncIterator[FakeSts]:
     if server.gate is not None:
         server.gate.set()
     await server.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LambdaClient]:
-    lambda_client = LambdaClient()
-    yield lambda_client
-    await lambda_client.close()
 
 
 def plugin_for(server: FakeLambda, **overrides: object) -> LambdaPluginConfig:

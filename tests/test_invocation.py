@@ -30,7 +30,6 @@ from tests.fakeaws import (
     KeyStore,
     ReceivedInvoke,
     aws_error,
-    isolate_aws_env,
     server_ssl_context,
 )
 
@@ -38,9 +37,7 @@ KEY, SECRET = "AKIDSTATIC", "static-secret/+="
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:echo"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate_aws_env(monkeypatch, tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_aws_env")
 
 
 @pytest.fixture
@@ -48,14 +45,6 @@ def keys() -> KeyStore:
     store = KeyStore()
     store.add(KEY, SECRET)
     return store
-
-
-@pytest.fixture
-async def fake(keys: KeyStore) -> AsyncIterator[FakeLambda]:
-    server = FakeLambda(keys)
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture
@@ -72,13 +61,6 @@ async def proxy() -> AsyncIterator[ConnectProxy]:
     await server.start()
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LambdaClient]:
-    lambda_client = LambdaClient()
-    yield lambda_client
-    await lambda_client.close()
 
 
 def plugin_for(server: FakeLambda, **overrides: object) -> LambdaPluginConfig:
