@@ -153,7 +153,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         if position < 0:
             return {}
         position += len(delimiter)
-    table: dict[str, Any] = {}
+    parts: list[tuple[str, str | bool]] = []
     while not body.startswith(b"--", position):  # "--" after a delimiter closes the body
         end = body.find(delimiter, position)
         if end < 0:
@@ -161,16 +161,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         headers_end = body.find(b"\r\n\r\n", position, end)
         name = _part_name(body[position:headers_end]) if headers_end >= 0 else None
         if name is not None:
-            value = text_or_base64(body[headers_end + 4 : end])
-            existing = table.get(name)
-            if existing is None:
-                table[name] = value
-            elif isinstance(existing, list):
-                existing.append(value)
-            else:
-                table[name] = [existing, value]
+            parts.append((name, text_or_base64(body[headers_end + 4 : end])))
         position = end + len(delimiter)
-    return table
+    return args_table(parts)
 
 
 def _boundary(content_type: str) -> bytes | None:
