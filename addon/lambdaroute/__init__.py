@@ -2,8 +2,10 @@
 
 A flow passes through these stages, one module each (helpers in brackets):
 
-    config        Kong declarative file -> typed, validated entities
-                  [config_loader, lambda_schema, validators, vault]
+    config        Kong declarative file -> typed, validated entities (config_types)
+                  [config_loader -> config_services, config_routes, config_plugins,
+                   config_consumers, config_assembly, config_fields; lambda_schema,
+                   validators, vault]
     routing       flow -> matching route (Kong's router rules and precedence)  [uri]
     snapshot      flow -> IncomingRequest (a plain, mitmproxy-free view of the request)
     events        IncomingRequest -> Lambda payload (Kong's modes)  [bodies]

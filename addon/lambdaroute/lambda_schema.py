@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import LambdaPluginConfig
+from .config_types import LambdaPluginConfig
 from .validators import FieldError, validate_host, validate_url
 from .vault import EnvVault, VaultError, is_reference, resolve
 
