@@ -246,13 +246,23 @@ def test_https_only_routes_over_http_get_kongs_answer(tmp_path: Path, code: int)
             assert flow.response.headers["location"] == "https://api.example.test/secure/x?y=1"
 
 
-def test_consumer_scoped_plugins_are_reported(tmp_path: Path, caplog) -> None:
-    config = write(tmp_path / "kong.yaml", HTTPS_ONLY.format(code=426))
+def test_config_warnings_are_logged_once_per_distinct_set(tmp_path: Path, caplog) -> None:
+    config = write(
+        tmp_path / "kong.yaml", HTTPS_ONLY.format(code=426) + "plugins: [{name: cors}]\n"
+    )
     addon = LambdaRoute()
     with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config))
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("consumer-scoped" in w and "alice" in w for w in warnings)
+        addon.reload()
+        addon.reload()
+        ignoring = [r for r in caplog.records if "ignoring: cors" in r.getMessage()]
+        assert len(ignoring) == 1 and ignoring[0].levelno == logging.WARNING
+        config.write_text(
+            config.read_text().replace("{name: cors}", "{name: cors}, {name: prometheus}")
+        )
+        addon.reload()
+        assert any("ignoring: cors, prometheus" in r.getMessage() for r in caplog.records)
+    assert not any("consumer-scoped" in r.getMessage() for r in caplog.records)
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,11 @@ def test_full_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert serviceless.https_redirect_status_code == 308
     assert by_name["catalog-items"].headers[0].values == ("2", "~*^v2")
     assert config.ignored_plugins == ("rate-limiting", "cors")
-    assert config.consumer_scoped_plugins == ("plugin 'aws-lambda' (consumer 'alice')",)
+    # alice's plugin applies to every route once key-auth (not configured here) knows her
+    alice = config.consumers[0]
+    chain = [(p.consumer, p.config.function_name) for p in by_name["serviceless"].lambda_plugins]
+    assert chain == [(alice, "alice-only"), (None, "global-default")]
+    assert config.credentials.keys["alice-key"].consumer is alice
     assert [c.username for c in config.consumers] == ["alice"]
     billing = config.services[0]
     assert (billing.protocol, billing.host, billing.port, billing.path) == (
@@ -317,7 +321,8 @@ def test_integral_float_is_an_integer(tmp_path: Path) -> None:
         ("timeout", None, "required field missing"),
         ("invocation_type", None, "required field missing"),
         ("proxy_scheme", "http", "unknown field"),
-        ("functionname", "x", "unknown field"),
+        ("functionname", "x", "unknown field; did you mean 'function_name'?"),
+        ("function_nme", "x", "unknown field; did you mean 'function_name'?"),
     ],
 )
 def test_field_validation_messages(tmp_path: Path, field: str, value: object, message: str) -> None:
@@ -882,11 +887,14 @@ def test_plugin_precedence(tmp_path: Path) -> None:
         "r-combo": "combo",
         "r-disabled": "service",
         "r-global": "global",  # the route+service plugin names another service
-        "r-serviceless": "global",  # consumer-scoped plugins are not applied
+        "r-serviceless": "global",  # without a consumer
     }
-    assert config.consumer_scoped_plugins == (
-        "plugin 'aws-lambda' (route 'r-serviceless', consumer 'bob')",
-    )
+    serviceless = next(r for r in config.routes if r.name == "r-serviceless")
+    chain = [
+        (p.consumer and p.consumer.username, p.config.function_name)
+        for p in serviceless.lambda_plugins
+    ]
+    assert chain == [("bob", "consumer"), (None, "global")]
     assert [p.lambda_config.function_name for p in config.plugins if p.lambda_config] == [
         "route",
         "service",
@@ -908,7 +916,11 @@ def test_consumer_group_scoped_plugin_is_not_applied(tmp_path: Path) -> None:
         """,
     )
     assert config.routes[0].lambda_plugin is None
-    assert config.consumer_scoped_plugins == ("plugin 'aws-lambda' (consumer_group 'gold')",)
+    assert config.routes[0].lambda_plugins == ()
+    assert config.warnings == (
+        "lambda-route: plugin 'aws-lambda' (consumer_group 'gold') is not applied: "
+        "consumer groups are not read",
+    )
 
 
 def test_service_port_zero_and_enabled(tmp_path: Path) -> None:
@@ -934,7 +946,7 @@ def test_ignored_plugins_are_listed_once(tmp_path: Path) -> None:
           - {name: prometheus, config: {per_consumer: true}}
         """,
     )
-    assert config.ignored_plugins == ("cors", "key-auth", "prometheus")
+    assert config.ignored_plugins == ("cors", "prometheus")  # key-auth acts
 
 
 # --- never anything but ConfigError ---------------------------------------------------------

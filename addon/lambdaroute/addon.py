@@ -21,12 +21,13 @@ from mitmproxy.net.http import status_codes, url
 from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import human
 
+from .auth import authorize
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
 from .errors import ConfigError, InvocationError
 from .events import build_payload
 from .invocation import InvokeResult, LambdaClient
 from .responses import ShapedResponse, error_response, shape_response
-from .routing import RouteMatch, Router
+from .routing import RouteMatch, Router, request_protocol, select_lambda_plugin
 from .snapshot import snapshot_from_flow
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class LambdaRoute:
         #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
         self._restores_host_header = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._logged_warnings: frozenset[str] = frozenset()
 
     # --- options and config ---
 
@@ -134,16 +136,10 @@ class LambdaRoute:
             f"lambda-route: loaded {config.source}: {routed} of {len(config.routes)} "
             "routes go to Lambda"
         )
-        if config.consumer_scoped_plugins:
-            logger.warning(
-                "lambda-route: consumer-scoped plugins are validated but not applied yet: "
-                + ", ".join(config.consumer_scoped_plugins)
-            )
-        if config.ignored_plugins:
-            logger.warning(
-                "lambda-route: only aws-lambda plugins act; ignoring: "
-                + ", ".join(config.ignored_plugins)
-            )
+        for warning in config.warnings:  # once per distinct set, not on every reload
+            if warning not in self._logged_warnings:
+                logger.warning(warning)
+        self._logged_warnings = frozenset(config.warnings)
 
     def _report_failed_load(self, err: ConfigError) -> None:
         if self.config is not None:
@@ -245,9 +241,9 @@ class LambdaRoute:
         self._matches[flow] = routed
         flow.request.stream = False  # the body must reach us, not the upstream
 
-    @staticmethod
-    def _match(router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
-        """The route with an aws-lambda plugin this flow goes to, if any."""
+    def _match(self, router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
+        """The route with an aws-lambda plugin this flow goes to, if any; a flow that
+        the route's auth plugins reject gets Kong's 401 instead."""
         request = flow.request
         scheme = "https" if flow.client_conn.tls else "http"
         host, port = _client_authority(request, scheme)
@@ -260,9 +256,19 @@ class LambdaRoute:
             headers=request.headers.items(multi=True),
             sni=flow.client_conn.sni,
         )
-        if match is None or match.route.lambda_plugin is None:
+        if match is None:
             return None
-        return _RoutedFlow(match, match.route.lambda_plugin, scheme, host, port)
+        plugin = match.route.lambda_plugin
+        if match.https_redirect_status_code is None and self.config is not None:
+            protocol = request_protocol(scheme == "https", request.headers.get("content-type"))
+            access = authorize(match.route, self.config.credentials, request, protocol)
+            if access.response is not None:
+                flow.response = access.response
+                return None
+            plugin = select_lambda_plugin(match.route, access.consumer, protocol)
+        if plugin is None:
+            return None
+        return _RoutedFlow(match, plugin, scheme, host, port)
 
     def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         """Answer a routed flow. A plain function that returns the coroutine only for

@@ -4,15 +4,39 @@ that applies to each route (Kong's precedence)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TypeVar
 
+from .config_auth import AUTH_PLUGINS
 from .config_fields import LoadState, PluginRecord
-from .config_types import Consumer, LambdaPluginConfig, LambdaRouteConfig, Plugin, Route, Service
+from .config_types import (
+    Consumer,
+    Credential,
+    Credentials,
+    LambdaPluginConfig,
+    LambdaRouteConfig,
+    Plugin,
+    Route,
+    ScopedPlugin,
+    Service,
+)
 
 _T = TypeVar("_T")
 
+_ACTING = frozenset(("aws-lambda", *AUTH_PLUGINS))
 
-# --- assembly: references, uniqueness, plugin precedence ---
+#: Kong's precedence (``plugins_iterator.lua`` lookup_cfg), keyed by which of
+#: (consumer, route, service) the plugin is scoped to: the highest rank applies
+_RANKS = {
+    (True, True, True): 8,
+    (True, True, False): 7,
+    (True, False, True): 6,
+    (False, True, True): 5,
+    (True, False, False): 4,
+    (False, True, False): 3,
+    (False, False, True): 2,
+    (False, False, False): 1,
+}
 
 
 def assemble(state: LoadState) -> LambdaRouteConfig:
@@ -20,6 +44,12 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
     services_by_key = _index_services(state)
     routes_by_key = _index_routes(state)
     consumers_by_key = _index_consumers(state)
+    anonymous_keys = {
+        key: consumer
+        for consumer in s.consumers
+        for key in (consumer.id, consumer.username)
+        if key is not None
+    }
 
     route_services: list[Service | None] = []
     for record in s.routes:
@@ -64,48 +94,68 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
             raise s.error(f"duplicate id '{plugin.id}'", entity=plugin.label, field_name="id")
         scoped.append((plugin, service, route_index, consumer))
 
+    warnings: list[str] = []
     ignored: list[str] = []
-    consumer_scoped: list[str] = []
     lambda_plugins: list[Plugin] = []
-    applicable: list[tuple[int, PluginRecord, Service | None, int | None]] = []
+    applicable: list[tuple[int, PluginRecord, Service | None, int | None, Consumer | None]] = []
     for plugin, service, route_index, consumer in scoped:
         if not plugin.enabled:
             continue
-        if plugin.name != "aws-lambda":
+        if plugin.name not in _ACTING:
             if plugin.name not in ignored:
                 ignored.append(plugin.name)
             continue
-        lambda_plugins.append(
-            Plugin(
-                name=plugin.name,
-                id=plugin.id,
-                enabled=True,
-                service=None if service is None else (service.id or service.name),
-                route=None if route_index is None else _route_key(state, route_index),
-                consumer=None
-                if consumer is None
-                else (consumer.id or consumer.username or consumer.custom_id),
-                lambda_config=plugin.lambda_config,
+        if plugin.anonymous_ref is not None and plugin.anonymous_ref not in anonymous_keys:
+            raise s.error(
+                f"anonymous consumer '{plugin.anonymous_ref}' does not exist",
+                entity=plugin.label,
+                field_name="config.anonymous",
             )
-        )
-        if consumer is not None or plugin.consumer_group_ref is not None:
-            consumer_scoped.append(plugin.label)
+        if plugin.name == "aws-lambda":
+            lambda_plugins.append(_public_plugin(state, plugin, service, route_index, consumer))
+        if plugin.consumer_group_ref is not None:
+            warnings.append(
+                f"lambda-route: {plugin.label} is not applied: consumer groups are not read"
+            )
             continue
-        rank = (2 if route_index is not None else 0) + (1 if service is not None else 0)
-        applicable.append((rank, plugin, service, route_index))
+        rank = _RANKS[(consumer is not None, route_index is not None, service is not None)]
+        applicable.append((rank, plugin, service, route_index, consumer))
+    applicable.sort(key=lambda item: -item[0])
+    if ignored:
+        warnings.append(
+            "lambda-route: only aws-lambda, key-auth and basic-auth plugins act; ignoring: "
+            + ", ".join(ignored)
+        )
 
     routes: list[Route] = []
     for index, record in enumerate(s.routes):
         service = route_services[index]
-        best: tuple[int, LambdaPluginConfig | None] = (-1, None)
-        for rank, plugin, p_service, p_route in applicable:
+        found: dict[str, list[ScopedPlugin]] = {}
+        for _rank, plugin, p_service, p_route, p_consumer in applicable:
             if p_route is not None and p_route != index:
                 continue
             if p_service is not None and p_service is not service:
                 continue
-            if rank > best[0]:
-                best = (rank, plugin.lambda_config)
-        routes.append(Route(service=service, lambda_plugin=best[1], order=index, **record.fields))
+            chain = found.setdefault(plugin.name, [])
+            if chain and chain[-1].consumer is None:
+                continue  # a less specific config than one that always applies
+            config = plugin.lambda_config or plugin.auth_config
+            assert config is not None
+            if plugin.anonymous_ref is not None:
+                config = replace(config, anonymous=anonymous_keys[plugin.anonymous_ref])  # type: ignore[arg-type]
+            chain.append(ScopedPlugin(plugin.name, config, plugin.protocols, p_consumer))
+        chain = found.get("aws-lambda", [])
+        default = chain[-1].config if chain and chain[-1].consumer is None else None
+        route = Route(
+            service=service,
+            lambda_plugin=default,  # type: ignore[arg-type]
+            lambda_plugins=tuple(chain),
+            auth_plugins=tuple(found[name][0] for name in AUTH_PLUGINS if name in found),
+            order=index,
+            **record.fields,
+        )
+        warnings.extend(_strip_path_warnings(record.label, route))
+        routes.append(route)
     return LambdaRouteConfig(
         source=s.file,
         routes=tuple(routes),
@@ -113,8 +163,74 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
         consumers=tuple(s.consumers),
         ignored_plugins=tuple(ignored),
         plugins=tuple(lambda_plugins),
-        consumer_scoped_plugins=tuple(consumer_scoped),
+        credentials=_index_credentials(state, consumers_by_key),
+        warnings=tuple(warnings),
     )
+
+
+def _public_plugin(
+    state: LoadState,
+    plugin: PluginRecord,
+    service: Service | None,
+    route_index: int | None,
+    consumer: Consumer | None,
+) -> Plugin:
+    return Plugin(
+        name=plugin.name,
+        id=plugin.id,
+        enabled=True,
+        service=None if service is None else (service.id or service.name),
+        route=None if route_index is None else _route_key(state, route_index),
+        consumer=None
+        if consumer is None
+        else (consumer.id or consumer.username or consumer.custom_id),
+        lambda_config=plugin.lambda_config,
+    )
+
+
+def _strip_path_warnings(label: str, route: Route) -> list[str]:
+    """Kong strips the matched prefix (or the regex match) from the path an API Gateway
+    event carries; web adapters that route on ``path`` then see the wrong path."""
+    if not route.strip_path or not any(p.startswith("~") or p != "/" for p in route.paths):
+        return []
+    if not any(
+        isinstance(p.config, LambdaPluginConfig) and p.config.awsgateway_compatible
+        for p in route.lambda_plugins
+    ):
+        return []
+    return [
+        f"lambda-route: {label}: strip_path is true (Kong's default), so the API Gateway "
+        "event's path has the matched part of the path removed, which breaks web adapters "
+        "that route on it (Mangum, Powertools, WSGI/ASGI); set strip_path: false on the "
+        "route to send the full path"
+    ]
+
+
+def _index_credentials(state: LoadState, consumers_by_key: Mapping[str, Consumer]) -> Credentials:
+    keys: dict[str, Credential] = {}
+    basic: dict[str, Credential] = {}
+    for record in state.credentials:
+        consumer = record.consumer
+        if record.consumer_ref is not None:
+            consumer = consumers_by_key.get(record.consumer_ref)
+            if consumer is None:
+                raise state.error(
+                    f"refers to consumer '{record.consumer_ref}' which does not exist",
+                    entity=record.label,
+                    field_name="consumer",
+                )
+        assert consumer is not None
+        if record.identifier is None:
+            continue  # Kong would generate a key nobody knows
+        table, what = (keys, "key") if record.kind == "keyauth_credentials" else (basic, "username")
+        if record.identifier in table:
+            raise state.error(
+                f"duplicate {what}: another credential has the same {what}",
+                entity=record.label,
+                field_name=what,
+            )
+        table[record.identifier] = Credential(consumer, record.credential_id, record.password)
+    return Credentials(keys=keys, basic=basic)
 
 
 def _lookup(

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config_types import Consumer, LambdaPluginConfig, Service
+from .config_types import BasicAuthConfig, Consumer, KeyAuthConfig, LambdaPluginConfig, Service
 from .errors import ConfigError
-from .validators import FieldError, validate_name, validate_uuid
+from .validators import FieldError, unknown_field, validate_name, validate_uuid
 from .vault import EnvVault
 
 PROTOCOLS = ("http", "https", "tcp", "tls", "tls_passthrough", "udp", "grpc", "grpcs", "ws", "wss")
@@ -73,7 +73,7 @@ def optional(raw: Mapping[Any, Any], key: str) -> Any:
 def check_fields(raw: Mapping[Any, Any], allowed: frozenset[str]) -> None:
     for key in raw:
         if not isinstance(key, str) or key not in allowed:
-            raise FieldError(str(key), "unknown field")
+            raise unknown_field(str(key), str(key), allowed)
 
 
 def check_id(raw: Mapping[Any, Any]) -> str | None:
@@ -126,6 +126,9 @@ class PluginRecord:
     id: str | None
     enabled: bool
     lambda_config: LambdaPluginConfig | None
+    protocols: tuple[str, ...] = HTTP_PROTOCOLS
+    auth_config: KeyAuthConfig | BasicAuthConfig | None = None
+    anonymous_ref: str | None = None  # an auth plugin's anonymous consumer, resolved later
     service_ref: str | None = None
     route_ref: str | None = None
     consumer_ref: str | None = None
@@ -137,6 +140,18 @@ class PluginRecord:
 
 
 @dataclass(slots=True)
+class CredentialRecord:
+    label: str
+    kind: str  # "keyauth_credentials" | "basicauth_credentials"
+    #: the key (key-auth) or username (basic-auth)
+    identifier: str | None = field(repr=False)
+    credential_id: str | None
+    password: str | None = field(default=None, repr=False)
+    consumer: Consumer | None = None
+    consumer_ref: str | None = None
+
+
+@dataclass(slots=True)
 class LoadState:
     file: str
     vaults: dict[str, EnvVault] = field(default_factory=lambda: {"env": EnvVault()})
@@ -145,6 +160,7 @@ class LoadState:
     routes: list[RouteRecord] = field(default_factory=list)
     plugins: list[PluginRecord] = field(default_factory=list)
     consumers: list[Consumer] = field(default_factory=list)
+    credentials: list[CredentialRecord] = field(default_factory=list)
 
     def error(self, message: str, entity: str = "", field_name: str = "") -> ConfigError:
         return ConfigError(message, file=self.file, entity=entity, field=field_name)

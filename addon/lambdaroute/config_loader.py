@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import yaml
 
 from .config_assembly import assemble
-from .config_consumers import read_consumer
+from .config_consumers import read_consumer, read_credential
 from .config_fields import LoadState
 from .config_plugins import read_top_plugin
 from .config_routes import read_top_route
 from .config_services import read_service
 from .config_types import LambdaRouteConfig
 from .errors import ConfigError
+from .validators import did_you_mean
 from .vault import EnvVault
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
@@ -55,8 +57,6 @@ _OTHER_TOP_LEVEL = frozenset(
         "partials",
         "custom_plugins",
         "acls",
-        "basicauth_credentials",
-        "keyauth_credentials",
         "jwt_secrets",
         "hmacauth_credentials",
         "oauth2_credentials",
@@ -77,6 +77,16 @@ _OTHER_TOP_LEVEL = frozenset(
 
 
 # --- file reading ---------------------------------------------------------------------------
+_READ_TOP_LEVEL = (
+    "_format_version",
+    "services",
+    "routes",
+    "plugins",
+    "consumers",
+    "keyauth_credentials",
+    "basicauth_credentials",
+)
+_TOP_LEVEL_ENTITIES = frozenset(_READ_TOP_LEVEL) | _OTHER_TOP_LEVEL
 
 
 def _read_document(path: str) -> Any:
@@ -139,11 +149,11 @@ def _load_document(state: LoadState, document: Any) -> LambdaRouteConfig:
             "expected one of: " + ", ".join(FORMAT_VERSIONS), field_name="_format_version"
         )
     for key in document:
-        if not isinstance(key, str) or not (
-            key in ("_format_version", "services", "routes", "plugins", "consumers")
-            or key in _OTHER_TOP_LEVEL
-        ):
-            raise s.error("unknown field", field_name=str(key))
+        if not isinstance(key, str) or key not in _TOP_LEVEL_ENTITIES:
+            raise s.error(
+                "unknown field" + did_you_mean(str(key), _TOP_LEVEL_ENTITIES),
+                field_name=str(key),
+            )
     if "_transform" in document and not isinstance(document["_transform"], bool):
         raise s.error("expected a boolean", field_name="_transform")
 
@@ -157,6 +167,8 @@ def _load_document(state: LoadState, document: Any) -> LambdaRouteConfig:
             _each(state, value, "consumers", read_consumer)
         elif key == "plugins":
             _each(state, value, "plugins", read_top_plugin)
+        elif key in ("keyauth_credentials", "basicauth_credentials"):
+            _each(state, value, key, partial(read_credential, key, None))
     return assemble(state)
 
 

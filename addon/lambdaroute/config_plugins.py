@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .config_auth import AUTH_PLUGINS, parse_auth_config
 from .config_fields import (
     HTTP_PROTOCOLS,
     PROTOCOLS,
@@ -21,7 +22,7 @@ from .config_fields import (
 )
 from .config_types import Consumer, Service
 from .lambda_schema import parse_lambda_config
-from .validators import FieldError
+from .validators import FieldError, did_you_mean
 
 _PLUGIN_FIELDS = frozenset(
     [
@@ -43,8 +44,58 @@ _PLUGIN_FIELDS = frozenset(
     ]
 )
 
-
-# --- plugins ---
+#: Kong 3.10's bundled plugins (``kong/constants.lua``): another name is an error in Kong
+#: ("plugin ... not enabled"), and here too
+KONG_BUNDLED_PLUGINS = (
+    "jwt",
+    "acl",
+    "correlation-id",
+    "cors",
+    "oauth2",
+    "tcp-log",
+    "udp-log",
+    "file-log",
+    "http-log",
+    "key-auth",
+    "hmac-auth",
+    "basic-auth",
+    "ip-restriction",
+    "request-transformer",
+    "response-transformer",
+    "request-size-limiting",
+    "rate-limiting",
+    "response-ratelimiting",
+    "syslog",
+    "loggly",
+    "datadog",
+    "ldap-auth",
+    "statsd",
+    "bot-detection",
+    "aws-lambda",
+    "request-termination",
+    "prometheus",
+    "proxy-cache",
+    "session",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "pre-function",
+    "post-function",
+    "azure-functions",
+    "zipkin",
+    "opentelemetry",
+    "ai-proxy",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
+    "ai-prompt-guard",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "standard-webhooks",
+    "redirect",
+)
+_BUNDLED = frozenset(KONG_BUNDLED_PLUGINS)
+#: the plugins whose ``protocols`` Kong restricts to ``typedefs.protocols_http``
+_HTTP_ONLY = frozenset(("aws-lambda", *AUTH_PLUGINS))
 
 
 def read_top_plugin(state: LoadState, raw: Any, where: str) -> None:
@@ -99,6 +150,12 @@ def _read_plugin(
         if name is None:
             raise FieldError("name", "required field missing")
         read_string(name, "name")
+        if name not in _BUNDLED:
+            raise FieldError(
+                "name",
+                f"unknown plugin '{name}': not one of Kong's bundled plugins"
+                + did_you_mean(name, KONG_BUNDLED_PLUGINS),
+            )
         plugin_id = check_id(raw)
         enabled = True if raw.get("enabled") is None else read_boolean(raw["enabled"], "enabled")
         refs: dict[str, str | None] = {}
@@ -114,21 +171,26 @@ def _read_plugin(
                 refs[key] = read_reference(raw[key], key)
         if raw.get("consumer_group") is not None:  # Kong EE: scoped like a consumer
             refs["consumer_group"] = read_reference(raw["consumer_group"], "consumer_group")
+        if name in AUTH_PLUGINS and (consumer is not None or refs["consumer"] is not None):
+            raise FieldError("consumer", "value must be null")  # Kong: no_consumer
         if not parent_label:
             scope = [f"{k} '{v}'" for k, v in refs.items() if v is not None]
             label = f"{base} ({', '.join(scope) or 'global'})"
-        protocols = raw.get("protocols")
-        if protocols is not None:
-            values = read_strings(protocols, "protocols", "set")
-            allowed = HTTP_PROTOCOLS if name == "aws-lambda" else PROTOCOLS
+        plugin_protocols: tuple[str, ...] = HTTP_PROTOCOLS
+        if raw.get("protocols") is not None:
+            plugin_protocols = values = read_strings(raw["protocols"], "protocols", "set")
+            allowed = HTTP_PROTOCOLS if name in _HTTP_ONLY else PROTOCOLS
             for i, protocol in enumerate(values):
                 if protocol not in allowed:
                     raise FieldError(f"protocols[{i}]", "expected one of: " + ", ".join(allowed))
         if raw.get("tags") is not None:
             read_strings(raw["tags"], "tags", "set")
         lambda_config = None
+        auth_config, anonymous = None, None
         if name == "aws-lambda":
             lambda_config = parse_lambda_config(raw.get("config"), state.vaults)
+        elif name in AUTH_PLUGINS:
+            auth_config, anonymous = parse_auth_config(name, raw.get("config"))
         elif raw.get("config") is not None:
             read_mapping(raw["config"], "config")
     except FieldError as exc:
@@ -140,6 +202,9 @@ def _read_plugin(
             id=plugin_id,
             enabled=enabled,
             lambda_config=lambda_config,
+            protocols=plugin_protocols,
+            auth_config=auth_config,
+            anonymous_ref=anonymous,
             service_ref=refs["service"],
             route_ref=refs["route"],
             consumer_ref=refs["consumer"],

@@ -7,6 +7,7 @@ can import it without a cycle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,6 +70,68 @@ class LambdaPluginConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Consumer:
+    username: str | None
+    id: str | None = None
+    custom_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAuthConfig:
+    """The ``config`` of a ``key-auth`` plugin (Kong 3.10's schema and defaults)."""
+
+    key_names: tuple[str, ...] = ("apikey",)
+    hide_credentials: bool = False
+    #: the anonymous consumer (resolved from its id or username at load time)
+    anonymous: Consumer | None = None
+    key_in_header: bool = True
+    key_in_query: bool = True
+    key_in_body: bool = False
+    run_on_preflight: bool = True
+    realm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuthConfig:
+    """The ``config`` of a ``basic-auth`` plugin (Kong 3.10's schema and defaults)."""
+
+    anonymous: Consumer | None = None
+    hide_credentials: bool = False
+    realm: str = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedPlugin:
+    """One configured plugin that may apply to a route; ``consumer`` is set when it is
+    scoped to a consumer (then it applies only once an auth plugin identified them)."""
+
+    name: str
+    config: LambdaPluginConfig | KeyAuthConfig | BasicAuthConfig
+    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+    consumer: Consumer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A ``keyauth_credentials`` or ``basicauth_credentials`` entity."""
+
+    consumer: Consumer
+    id: str | None = None
+    #: basic-auth only; plain text as in the declarative file, never shown
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Credentials indexed at load time, so that a flow hook only does dict lookups."""
+
+    #: key-auth key -> credential (the keys are secrets: never logged)
+    keys: Mapping[str, Credential] = field(default_factory=dict, repr=False)
+    #: basic-auth username -> credential
+    basic: Mapping[str, Credential] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Plugin:
     """A plugin entity. Only ``aws-lambda`` plugins carry a parsed ``lambda_config``."""
 
@@ -112,8 +175,15 @@ class Route:
     strip_path: bool = True
     preserve_host: bool = False
     regex_priority: int = 0
-    #: the aws-lambda plugin that applies to this route (route > service > global), if any
+    #: the aws-lambda plugin that applies to this route without a consumer
+    #: (route+service > route > service > global), if any
     lambda_plugin: LambdaPluginConfig | None = None
+    #: every aws-lambda plugin that may apply, most specific scope first (Kong's
+    #: precedence, consumer scopes included): the first whose consumer is unset or the
+    #: authenticated one applies
+    lambda_plugins: tuple[ScopedPlugin, ...] = ()
+    #: the key-auth and basic-auth plugins that apply, in Kong's order (priority)
+    auth_plugins: tuple[ScopedPlugin, ...] = ()
     #: index in the file, the final tie-breaker
     order: int = 0
     #: Kong: what to answer when an https-only route is requested over http (426 or a redirect)
@@ -125,13 +195,6 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Consumer:
-    username: str | None
-    id: str | None = None
-    custom_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class LambdaRouteConfig:
     """A whole loaded config file."""
 
@@ -139,10 +202,10 @@ class LambdaRouteConfig:
     routes: tuple[Route, ...] = ()
     services: tuple[Service, ...] = ()
     consumers: tuple[Consumer, ...] = ()
-    #: names of non-aws-lambda plugins that were ignored (reported once, as a warning)
+    #: names of Kong plugins lambda-route does not run (warned about, see ``warnings``)
     ignored_plugins: tuple[str, ...] = field(default=())
     #: every enabled aws-lambda plugin, in file order
     plugins: tuple[Plugin, ...] = ()
-    #: labels of consumer- (or consumer-group-) scoped aws-lambda plugins: validated, but
-    #: not applied (yet)
-    consumer_scoped_plugins: tuple[str, ...] = ()
+    credentials: Credentials = field(default_factory=Credentials)
+    #: what the user should know about this config (logged once per distinct set)
+    warnings: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config_types import LambdaPluginConfig
-from .validators import FieldError, validate_host, validate_url
+from .validators import FieldError, unknown_field, validate_host, validate_url
 from .vault import EnvVault, VaultError, is_reference, resolve
 
 
@@ -145,7 +145,7 @@ def parse_lambda_config(raw: Any, vaults: Mapping[str, EnvVault]) -> LambdaPlugi
         name = str(key)
         rule = _FIELDS.get(name)
         if rule is None:
-            raise FieldError(f"config.{name}", "unknown field")
+            raise unknown_field(f"config.{name}", name, _FIELDS)
         if value is None:
             if rule.required:
                 raise FieldError(f"config.{name}", "required field missing")

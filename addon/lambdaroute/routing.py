@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .config import Route
+from .config import Consumer, LambdaPluginConfig, Route
 from .snapshot import RouteContext
 from .uri import escape, normalize
 from .validators import compile_route_regex
@@ -465,3 +465,29 @@ def _headers_match(rules: tuple[_HeaderRule, ...], request: dict[str, list[str]]
         ):
             return False
     return True
+
+
+def request_protocol(tls: bool, content_type: str | None) -> str:
+    """The protocol a plugin's ``protocols`` list is checked against."""
+    grpc = content_type is not None and content_type.startswith("application/grpc")
+    if grpc:
+        return "grpcs" if tls else "grpc"
+    return "https" if tls else "http"
+
+
+def select_lambda_plugin(
+    route: Route, consumer: Consumer | None, protocol: str
+) -> LambdaPluginConfig | None:
+    """The aws-lambda config that applies with Kong's precedence (consumer+route+service >
+    consumer+route > consumer+service > route+service > consumer > route > service >
+    global): the most specific one for this consumer; it runs if its ``protocols`` list
+    the request's protocol. A Route built by hand (no chain) keeps its ``lambda_plugin``."""
+    if not route.lambda_plugins:
+        return route.lambda_plugin
+    for plugin in route.lambda_plugins:
+        if plugin.consumer is None or plugin.consumer == consumer:
+            if protocol not in plugin.protocols:
+                return None
+            assert isinstance(plugin.config, LambdaPluginConfig)
+            return plugin.config
+    return None

@@ -5,7 +5,9 @@ Each returns None when the value is valid, or Kong's error message.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 from .uri import normalize
 
@@ -18,6 +20,17 @@ class FieldError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_field(path: str, name: str, choices: Iterable[str]) -> FieldError:
+    """Kong's "unknown field" for ``path``, with the closest known field name."""
+    return FieldError(path, "unknown field" + did_you_mean(name, choices))
 
 
 _IPV4 = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+):?(\d*)$")
