@@ -111,6 +111,9 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
                 entity=plugin.label,
                 field_name="config.anonymous",
             )
+        if plugin.anonymous_ref is not None and plugin.auth_config is not None:
+            anonymous = anonymous_keys[plugin.anonymous_ref]
+            plugin.auth_config = replace(plugin.auth_config, anonymous=anonymous)
         if plugin.name == "aws-lambda":
             lambda_plugins.append(_public_plugin(state, plugin, service, route_index, consumer))
         if plugin.consumer_group_ref is not None:
@@ -141,14 +144,12 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
                 continue  # a less specific config than one that always applies
             config = plugin.lambda_config or plugin.auth_config
             assert config is not None
-            if plugin.anonymous_ref is not None:
-                config = replace(config, anonymous=anonymous_keys[plugin.anonymous_ref])  # type: ignore[arg-type]
             chain.append(ScopedPlugin(plugin.name, config, plugin.protocols, p_consumer))
         chain = found.get("aws-lambda", [])
         default = chain[-1].config if chain and chain[-1].consumer is None else None
         route = Route(
             service=service,
-            lambda_plugin=default,  # type: ignore[arg-type]
+            lambda_plugin=default if isinstance(default, LambdaPluginConfig) else None,
             lambda_plugins=tuple(chain),
             auth_plugins=tuple(found[name][0] for name in AUTH_PLUGINS if name in found),
             order=index,
