@@ -234,3 +234,29 @@ def test_auth_plugins_cannot_be_consumer_scoped(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert (info.value.field, info.value.message) == ("consumer", "value must be null")
+
+
+def test_credentials_from_vault_references_and_bad_shapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdaroute.config import ConfigError, load_config
+
+    monkeypatch.setenv("PARTNER_KEY", "from-the-environment")
+    path = tmp_path / "kong.yaml"
+    path.write_text(
+        '_format_version: "3.0"\n'
+        'consumers: [{username: p, keyauth_credentials: [{key: "{vault://env/partner-key}"}]}]\n'
+    )
+    keys = load_config(str(path)).credentials.keys
+    assert list(keys) == ["from-the-environment"]
+    path.write_text('_format_version: "3.0"\nconsumers: [{username: p, keyauth_credentials: {}}]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert (info.value.field, info.value.message) == ("keyauth_credentials", "expected an array")
+    path.write_text(
+        '_format_version: "3.0"\n'
+        "basicauth_credentials: [{consumer: nobody, username: u, password: p}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert "refers to consumer 'nobody' which does not exist" in str(info.value)

@@ -22,7 +22,18 @@ from .validators import FieldError, unknown_field
 from .vault import VaultError, is_reference, resolve
 
 _CONSUMER_FIELDS = frozenset(
-    ["id", "username", "custom_id", "created_at", "updated_at", "tags", "type", "plugins"]
+    [
+        "id",
+        "username",
+        "custom_id",
+        "created_at",
+        "updated_at",
+        "tags",
+        "type",
+        "plugins",
+        "keyauth_credentials",
+        "basicauth_credentials",
+    ]
 )
 
 _CREDENTIAL_FIELDS = {
