@@ -259,7 +259,11 @@ class LambdaRoute:
         if match is None:
             return None
         plugin = match.route.lambda_plugin
-        if match.https_redirect_status_code is None and self.config is not None:
+        if (
+            match.route.per_request_plugins
+            and match.https_redirect_status_code is None
+            and self.config is not None
+        ):
             protocol = request_protocol(scheme == "https", request.headers.get("content-type"))
             access = authorize(match.route, self.config.credentials, request, protocol)
             if access.response is not None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from .config_auth import AUTH_PLUGINS
-from .config_fields import LoadState, PluginRecord
+from .config_fields import HTTP_PROTOCOLS, LoadState, PluginRecord
 from .config_types import (
     Consumer,
     Credential,
@@ -147,11 +147,18 @@ def assemble(state: LoadState) -> LambdaRouteConfig:
             chain.append(ScopedPlugin(plugin.name, config, plugin.protocols, p_consumer))
         chain = found.get("aws-lambda", [])
         default = chain[-1].config if chain and chain[-1].consumer is None else None
+        every_protocol = frozenset(HTTP_PROTOCOLS)
+        per_request = any(
+            p.consumer is not None or not every_protocol <= set(p.protocols)
+            for plugins in found.values()
+            for p in plugins
+        )
         route = Route(
             service=service,
             lambda_plugin=default if isinstance(default, LambdaPluginConfig) else None,
             lambda_plugins=tuple(chain),
             auth_plugins=tuple(found[name][0] for name in AUTH_PLUGINS if name in found),
+            per_request_plugins=per_request or any(name in found for name in AUTH_PLUGINS),
             order=index,
             **record.fields,
         )

@@ -184,6 +184,9 @@ class Route:
     lambda_plugins: tuple[ScopedPlugin, ...] = ()
     #: the key-auth and basic-auth plugins that apply, in Kong's order (priority)
     auth_plugins: tuple[ScopedPlugin, ...] = ()
+    #: the plugins that run depend on the request (auth plugins, consumer scopes or
+    #: ``protocols``); False lets every other route skip that work
+    per_request_plugins: bool = False
     #: index in the file, the final tie-breaker
     order: int = 0
     #: Kong: what to answer when an https-only route is requested over http (426 or a redirect)
