@@ -102,7 +102,9 @@ def function(addon: LambdaRoute, flow: http.HTTPFlow) -> str | None:
 def rejected(flow: http.HTTPFlow, message: str, www_authenticate: str) -> bool:
     assert flow.response is not None
     assert flow.response.status_code == 401
-    assert flow.response.json() == {"message": message}
+    document = flow.response.json()
+    assert document == {"message": message, "request_id": document["request_id"]}
+    assert len(document["request_id"]) == 32
     assert flow.response.headers["content-type"] == "application/json; charset=utf-8"
     assert flow.response.headers["www-authenticate"] == www_authenticate
     return True

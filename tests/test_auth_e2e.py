@@ -122,15 +122,13 @@ def test_consumer_plugin_chooses_another_function(proxy: Mitmdump) -> None:
 def test_kong_401s(proxy: Mitmdump) -> None:
     with httpx.Client(base_url=proxy.url, timeout=30) as http:
         missing = http.get("/orders/1")
-        assert (missing.status_code, missing.json()) == (
-            401,
-            {"message": "No API key found in request"},
-        )
+        assert missing.status_code == 401
+        assert missing.json()["message"] == "No API key found in request"
         assert missing.headers["www-authenticate"] == "Key"
         wrong = http.get("/orders/1?apikey=nope")
-        assert (wrong.status_code, wrong.json()) == (401, {"message": "Unauthorized"})
+        assert (wrong.status_code, wrong.json()["message"]) == (401, "Unauthorized")
         no_basic = http.get("/billing")
-        assert (no_basic.status_code, no_basic.json()) == (401, {"message": "Unauthorized"})
+        assert (no_basic.status_code, no_basic.json()["message"]) == (401, "Unauthorized")
         assert no_basic.headers["www-authenticate"] == 'Basic realm="service"'
         # a route without aws-lambda: key-auth still guards it, then the origin answers
         assert http.get("/origin").status_code == 401

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hmac
 import json
+import os
 import re
 from dataclasses import dataclass
 
@@ -173,10 +174,12 @@ def _set_consumer_headers(
 
 
 def _unauthorized(rejected: _Rejected) -> http.Response:
-    """``kong.response.error(401, message, {WWW-Authenticate = ...})``."""
+    """``kong.response.error(401, message, {WWW-Authenticate = ...})``: Kong 3.10's JSON
+    error template (message and request id; other Accept types are not negotiated)."""
+    document = {"message": rejected.message, "request_id": os.urandom(16).hex()}
     return http.Response.make(
         401,
-        json.dumps({"message": rejected.message}).encode(),
+        json.dumps(document, separators=(",", ":")).encode(),
         {
             "Content-Type": "application/json; charset=utf-8",
             "WWW-Authenticate": rejected.www_authenticate,
