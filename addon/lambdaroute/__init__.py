@@ -4,9 +4,12 @@ A flow passes through these stages, one module each (helpers in brackets):
 
     config        Kong declarative file -> typed, validated entities (config_types)
                   [config_loader -> config_services, config_routes, config_plugins,
-                   config_consumers, config_assembly, config_fields; lambda_schema,
+                   config_consumers, config_auth, config_assembly, config_fields;
+                   lambda_schema,
                    validators, vault]
     routing       flow -> matching route (Kong's router rules and precedence)  [uri]
+    auth          key-auth / basic-auth: the route's consumer, or Kong's 401 (the plugin
+                  that applies to that consumer: routing.select_lambda_plugin)
     snapshot      flow -> IncomingRequest (a plain, mitmproxy-free view of the request)
     events        IncomingRequest -> Lambda payload (Kong's modes)  [bodies]
     apigateway    IncomingRequest -> API Gateway v1 / v2 and ALB events
