@@ -5,8 +5,7 @@ A flow passes through these stages, one module each (helpers in brackets):
     config        Kong declarative file -> typed, validated entities (config_types)
                   [config_loader -> config_services, config_routes, config_plugins,
                    config_consumers, config_auth, config_assembly, config_fields;
-                   lambda_schema,
-                   validators, vault]
+                   lambda_schema, validators, vault]
     routing       flow -> matching route (Kong's router rules and precedence)  [uri]
     auth          key-auth / basic-auth: the route's consumer, or Kong's 401 (the plugin
                   that applies to that consumer: routing.select_lambda_plugin)
