@@ -40,6 +40,7 @@ from yarl import URL
 
 from .config import LambdaPluginConfig
 from .errors import CredentialsError
+from .redaction import redact
 from .signing import AwsCredentials
 
 logger = logging.getLogger(__name__)
@@ -174,9 +175,7 @@ class CredentialsProvider:
         text = f"{type(exc).__name__}: {exc}"
         source = self._source
         proxy_password = URL(source.proxy_url).password if source.proxy_url else None
-        for secret in (source.aws_secret, source.proxy_url, proxy_password):
-            if secret:
-                text = text.replace(secret, "***")
+        text = redact(text, (source.aws_secret, source.proxy_url, proxy_password))
         return f"resolving AWS credentials failed: {text}"
 
     # --- blocking part, runs in a worker thread ---

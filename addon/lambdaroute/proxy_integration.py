@@ -156,9 +156,7 @@ def _status(obj: dict[str, Any]) -> int:
         shown = "missing" if value is None else f"{_json_type(value)} {_shown(value)}"
         raise _bad(f"statusCode validation failed: statusCode is {shown}, not a number")
     if status != int(status) or not 100 <= status <= 599:
-        raise _bad(
-            f"statusCode validation failed: {_shown(value)} is not an HTTP status (200-599)"
-        )
+        raise _bad(f"statusCode validation failed: {_shown(value)} is not an HTTP status (200-599)")
     if status < 200:
         raise _bad(
             f"statusCode validation failed: {_shown(value)} is an informational (1xx) status, "
