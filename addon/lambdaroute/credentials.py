@@ -40,10 +40,13 @@ from yarl import URL
 
 from .config import LambdaPluginConfig
 from .errors import CredentialsError
-from .redaction import redact
+from .redaction import RedactingFilter, redact
 from .signing import AwsCredentials
 
 logger = logging.getLogger(__name__)
+
+# botocore logs a failed refresh with its traceback and AWS's text: one redacted line
+logging.getLogger("botocore.credentials").addFilter(RedactingFilter())
 
 #: botocore's advisory refresh window (``RefreshableCredentials._advisory_refresh_timeout``)
 ADVISORY_REFRESH_SECONDS = 15 * 60

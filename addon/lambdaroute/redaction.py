@@ -10,6 +10,7 @@ and the useful sentence stay, credentials, signatures, tokens and request dumps 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -45,3 +46,20 @@ def redact(text: str, known_secrets: Iterable[str | None] = ()) -> str:
     text = _PARAMETER.sub(rf"\1{MASK}", text)
     text = _ACCESS_KEY_ID.sub(MASK, text)
     return _LONG_TOKEN.sub(MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """For botocore's loggers: a failed credential refresh is logged there with the whole
+    traceback, whose last line quotes AWS's error (an STS canonical-request dump). Keep one
+    redacted line: the message and the error, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text = f"{text} ({type(error).__name__}: {' '.join(str(error).split())})"
+        record.msg = redact(text)
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return True
