@@ -147,7 +147,9 @@ PLUGINS = [
 ]
 header_values = st.one_of(
     st.text(max_size=20),
-    st.text(st.characters(categories=["Cs", "Cc", "Lu"]), max_size=4),  # surrogates, CR, LF st.integers(), st.floats(), st.booleans(), st.none(), json_values
+    st.text(
+        st.characters(categories=["Cs", "Cc", "Lu"]), max_size=4
+    ),  # surrogates, CR, LF st.integers(), st.floats(), st.booleans(), st.none(), json_values
 )
 statuses = st.one_of(
     st.integers(min_value=-5, max_value=1000),
