@@ -9,7 +9,9 @@ import pytest
 
 from lambdaroute.config import LambdaPluginConfig
 from lambdaroute.errors import BadLambdaResponseError
+from lambdaroute.invocation import InvokeResult
 from lambdaroute.proxy_integration import PREFIX, ProxyResponse, parse_proxy_response
+from lambdaroute.responses import error_response, shape_response
 
 V1 = LambdaPluginConfig(is_proxy_integration=True)
 GW_V1 = LambdaPluginConfig(is_proxy_integration=True, awsgateway_compatible=True)
@@ -30,8 +32,8 @@ def error(plugin: LambdaPluginConfig, payload: bytes) -> str:
         parse_proxy_response(plugin, payload)
     assert caught.value.status_code == 502
     message = str(caught.value)
-    assert message.startswith(PREFIX)
-    return message[len(PREFIX) :]
+    assert PREFIX.strip(": ") not in message  # the error response adds Kong's prefix, once
+    return message
 
 
 # --- v1 (Kong) ------------------------------------------------------------------------
@@ -263,3 +265,65 @@ def test_mode_selection() -> None:
     # payload 2.0 without awsgateway_compatible: Kong's v1 rules
     v2_without_gateway = LambdaPluginConfig(awsgateway_compatible_payload_version="2.0")
     assert "statusCode" in error(v2_without_gateway, b'{"a": 1}')
+
+
+# --- statuses that are no final answer --------------------------------------------------
+
+ALL_MODES = pytest.mark.parametrize("plugin", [V1, GW_V1, V2, ALB], ids=["kong", "v1", "v2", "alb"])
+
+
+@ALL_MODES
+@pytest.mark.parametrize("status", [100, 101, 103, 199, "101", "1.5e2", "0x64"])
+def test_informational_status_is_rejected_in_every_mode(
+    plugin: LambdaPluginConfig, status: Any
+) -> None:
+    # a 1xx sent as the final response hangs the client and desyncs keep-alive connections
+    problem = error(plugin, json.dumps({"statusCode": status}).encode())
+    assert problem.startswith("statusCode validation failed: ")
+    assert "informational (1xx)" in problem
+
+
+@ALL_MODES
+@pytest.mark.parametrize(
+    "raw",
+    [b"NaN", b"Infinity", b"-Infinity", b"1e999", b'"nan"', b'"inf"', b'"-Infinity"', b'"1e999"'],
+)
+def test_nan_and_infinity_are_invalid_not_an_internal_error(
+    plugin: LambdaPluginConfig, raw: bytes
+) -> None:
+    problem = error(plugin, b'{"statusCode": ' + raw + b"}")
+    assert problem.startswith("statusCode validation failed: statusCode is ")
+    assert problem.endswith("not a number")
+
+
+@pytest.mark.parametrize("text", ["2_00", "\uff12\uff10\uff10", "200x", "0x", ""])
+def test_status_strings_are_read_as_lua_reads_them(text: str) -> None:
+    # Python's float() takes "2_00" and full-width digits; Lua's tonumber() does not
+    assert "not a number" in error(V1, ('{"statusCode": "' + text + '"}').encode())
+    assert parse(V1, {"statusCode": " 0x1F4 "}).status == 500
+    assert parse(V1, {"statusCode": "2.01e2"}).status == 201
+
+
+@pytest.mark.parametrize("plugin", [V1, V2], ids=["v1", "v2"])
+def test_unpaired_surrogate_in_a_header_value_is_a_bad_response(
+    plugin: LambdaPluginConfig,
+) -> None:
+    problem = error(plugin, b'{"statusCode": 200, "headers": {"x": "a\\ud800"}}')
+    assert "unpaired surrogate" in problem
+
+
+def test_the_client_message_carries_kongs_prefix_once() -> None:
+    # issue 9: "could not JSON decode Lambda function response: could not JSON decode ..."
+    result = InvokeResult(
+        status=200,
+        headers=(("X-Amz-Function-Error", "Unhandled"),),
+        body=b'{"errorType": "PaymentDeclined", "errorMessage": "card expired"}',
+        duration_ms=1.0,
+        function_name="pay",
+        qualifier=None,
+    )
+    with pytest.raises(BadLambdaResponseError) as caught:
+        shape_response(GW_V1, result, client_http_version="HTTP/1.1")
+    message = json.loads(error_response(caught.value, "req").body)["error"]
+    assert message.count("could not JSON decode") == 1
+    assert message.startswith(PREFIX + "statusCode validation failed: ")

@@ -40,9 +40,13 @@ from yarl import URL
 
 from .config import LambdaPluginConfig
 from .errors import CredentialsError
+from .redaction import RedactingFilter, redact
 from .signing import AwsCredentials
 
 logger = logging.getLogger(__name__)
+
+# botocore logs a failed refresh with its traceback and AWS's text: one redacted line
+logging.getLogger("botocore.credentials").addFilter(RedactingFilter())
 
 #: botocore's advisory refresh window (``RefreshableCredentials._advisory_refresh_timeout``)
 ADVISORY_REFRESH_SECONDS = 15 * 60
@@ -174,9 +178,7 @@ class CredentialsProvider:
         text = f"{type(exc).__name__}: {exc}"
         source = self._source
         proxy_password = URL(source.proxy_url).password if source.proxy_url else None
-        for secret in (source.aws_secret, source.proxy_url, proxy_password):
-            if secret:
-                text = text.replace(secret, "***")
+        text = redact(text, (source.aws_secret, source.proxy_url, proxy_password))
         return f"resolving AWS credentials failed: {text}"
 
     # --- blocking part, runs in a worker thread ---

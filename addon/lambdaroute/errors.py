@@ -10,7 +10,8 @@
           ├── LambdaServiceError     502 (429 for throttling): the Invoke API answered >= 400
           └── BadLambdaResponseError 502: is_proxy_integration and the function's answer is invalid
 
-Messages never contain secrets: they are shown to HTTP clients and written to logs.
+Messages never contain secrets: they are shown to HTTP clients and written to logs (text
+taken from an answer goes through ``redaction.redact`` first).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class LambdaServiceError(InvocationError):
 
 
 class BadLambdaResponseError(InvocationError):
-    """is_proxy_integration is on and the function's return value is not a valid response."""
+    """is_proxy_integration is on and the function's return value is not a valid response.
+    ``detail`` is the problem alone; the error response adds Kong's prefix once."""
 
     status_code = 502
     public_message = "Bad Gateway"

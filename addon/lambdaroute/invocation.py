@@ -18,6 +18,7 @@ import asyncio
 import functools
 import json
 import platform
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from .endpoints import (
     resolve_lambda_hostname,
 )
 from .errors import InvokeTimeoutError, LambdaServiceError, TransportError
-from .signing import RequestSigner
+from .redaction import redact
+from .signing import AwsCredentials, RequestSigner
 from .transport import (
     CertificateError,
     ConnectError,
@@ -129,6 +131,7 @@ class LambdaClient:
         timeout_s = plugin.timeout / 1000 if plugin.timeout > 0 else None
         stage = "preparing the call"
         target: _Target | None = None
+        credentials: AwsCredentials | None = None
         try:
             async with asyncio.timeout(timeout_s):
                 target = self._targets.get(id(plugin))
@@ -148,11 +151,16 @@ class LambdaClient:
         except (HttpError, OSError) as exc:
             if target is None:  # only the HTTP call raises these
                 raise
-            raise _transport_error(exc, target) from exc
+            raise _transport_error(exc, target, _secrets(credentials)) from exc
         status = response.status
         if status >= 400:
             raise _service_error(
-                status, response.reason, response.headers, response.body, target.function_name
+                status,
+                response.reason,
+                response.headers,
+                response.body,
+                target.function_name,
+                _secrets(credentials),
             )
         return InvokeResult(
             status=status,
@@ -215,14 +223,33 @@ class LambdaClient:
             del self._hostnames[region]
 
 
-def _transport_error(exc: BaseException, target: _Target) -> TransportError:
+def _secrets(credentials: AwsCredentials | None) -> tuple[str | None, ...]:
+    if credentials is None:
+        return ()
+    return (credentials.token, credentials.secret_key, credentials.access_key)
+
+
+def _transport_error(
+    exc: BaseException, target: _Target, secrets: tuple[str | None, ...] = ()
+) -> TransportError:
+    error = _describe_transport_error(exc, target)
+    return TransportError(redact(error.detail, secrets))
+
+
+def _describe_transport_error(exc: BaseException, target: _Target) -> TransportError:
     authority = target.endpoint.authority
     if isinstance(exc, CertificateError):
         return TransportError(
             f"TLS certificate verification failed for {authority}: {exc.os_error}"
         )
     if isinstance(exc, TlsError):
-        return TransportError(f"TLS handshake with {authority} failed: {exc.os_error}")
+        detail = f"TLS handshake with {authority} failed: {exc.os_error}"
+        if _looks_like_plain_http(exc.os_error, target.endpoint.host):
+            detail += (
+                f"; {authority} looks like a plain HTTP endpoint (a local Lambda server?): "
+                "set disable_https: true in the plugin config"
+            )
+        return TransportError(detail)
     if isinstance(exc, ProxyConnectError):
         proxy = target.proxy
         where = f"{proxy.host}:{proxy.port}" if proxy is not None else "?"
@@ -248,6 +275,18 @@ def _transport_error(exc: BaseException, target: _Target) -> TransportError:
     return TransportError(f"the call to {authority} failed: {type(exc).__name__}: {exc}")
 
 
+#: what OpenSSL says when the server answers the ClientHello with plain HTTP
+_PLAIN_HTTP_TLS_ERRORS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST")
+_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+
+
+def _looks_like_plain_http(error: OSError, host: str) -> bool:
+    """A TLS failure that means "this is HTTP", towards a host that is not AWS's."""
+    reason = f"{getattr(error, 'reason', '') or ''} {error}".upper()
+    is_aws = host.lower().rstrip(".").endswith(_AWS_DOMAINS)
+    return not is_aws and any(marker in reason for marker in _PLAIN_HTTP_TLS_ERRORS)
+
+
 def _os_reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
@@ -258,9 +297,11 @@ def _service_error(
     headers: tuple[tuple[str, str], ...],
     body: bytes,
     function_name: str,
+    secrets: tuple[str | None, ...] = (),
 ) -> LambdaServiceError:
     """botocore's rest-json error parsing: the code from ``x-amzn-ErrorType`` (before ``:``,
-    after ``#``), else from the body; the message from the body's ``message``/``Message``."""
+    after ``#``), else from the body; the message from the body's ``message``/``Message``.
+    Everything taken from the answer is redacted (it may quote the signed request)."""
     header_map = {name.lower(): value for name, value in headers}
     try:
         document = json.loads(body) if body else None
@@ -277,7 +318,14 @@ def _service_error(
     message = fields.get("message") or fields.get("Message")
     if not isinstance(message, str):
         message = reason if isinstance(document, dict) or not body else _text(body)
+    error_type = _one_line(redact(error_type, secrets), 100)
+    message = _one_line(redact(message, secrets), 1000)
     request_id = header_map.get("x-amzn-requestid")
+    if request_id is not None:
+        request_id = _one_line(redact(request_id, secrets), 100)
+    retry_after = header_map.get("retry-after")
+    if retry_after is not None and not _RETRY_AFTER.fullmatch(retry_after):
+        retry_after = None  # only seconds or an HTTP date go to the client
     detail = f"Lambda Invoke of {function_name!r} failed: {status} {error_type}: {message}"
     if request_id:
         detail += f" (request id {request_id})"
@@ -287,8 +335,17 @@ def _service_error(
         error_type=error_type,
         aws_message=message,
         request_id=request_id,
-        retry_after=header_map.get("retry-after"),
+        retry_after=retry_after,
     )
+
+
+_RETRY_AFTER = re.compile(r"[0-9]{1,10}|[A-Za-z]{3}, [0-9]{2} [A-Za-z]{3} [0-9]{4} [0-9:]{8} GMT")
+
+
+def _one_line(text: str, limit: int) -> str:
+    """Whitespace runs (line breaks too) as one space, cut at ``limit``."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _text(body: bytes, limit: int = 300) -> str:

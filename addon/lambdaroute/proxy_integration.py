@@ -9,14 +9,21 @@ Three formats, chosen by the plugin's event mode:
   inference); ``cookies`` become one ``Set-Cookie`` each; ``multiValueHeaders`` ignored.
 - ALB: as v1, and ``statusDescription`` may give the reason phrase.
 
-Every problem raises BadLambdaResponseError whose message starts with Kong's prefix
-``could not JSON decode Lambda function response: `` and says what is wrong.
+Every problem raises BadLambdaResponseError whose detail says what is wrong
+(``statusCode validation failed: ...``). The detail carries no prefix: the error response
+puts Kong's ``could not JSON decode Lambda function response: `` (``PREFIX``) in front of
+it once.
+
+Only a final status (200-599) is an answer: API Gateway and Lambda's function URLs reject
+1xx from a function (a 1xx sent as the final response hangs the client and desyncs a
+keep-alive connection), and NaN or infinity is no status at all.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +38,10 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*")
 #: RFC 9110 token characters (a header name)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+#: what Lua's tonumber() reads as a decimal number (ASCII only: Python's float() also
+#: takes "1_0", "nan", "inf" and non-ASCII digits)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEX_INTEGER = re.compile(r"0[xX][0-9A-Fa-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +116,9 @@ def _parse_alb(payload: bytes) -> ProxyResponse:
 
 
 def _bad(problem: str) -> BadLambdaResponseError:
-    return BadLambdaResponseError(PREFIX + problem)
+    """The error for an invalid answer. Its detail is only the problem: the prefix is added
+    once, by the error response (it used to be added here too, which doubled it)."""
+    return BadLambdaResponseError(problem)
 
 
 def _decode(payload: bytes) -> Any:
@@ -128,23 +141,35 @@ def _decode_object(payload: bytes) -> dict[str, Any]:
 
 
 def _status(obj: dict[str, Any]) -> int:
-    """Kong: a number, or a string Lua's tonumber() reads, between 100 and 599."""
+    """Kong: a number, or a string Lua's tonumber() reads; a final status, 200-599."""
     value = obj.get("statusCode")
     status: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         status = value
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            status = int(text, 16) if text.lower().startswith("0x") else float(text)
-        except ValueError:
-            status = None
-    if status is None:
-        shown = "missing" if value is None else f"{_json_type(value)} {json.dumps(value)[:40]}"
+        text = value.strip(" \t\r\n\f\v")
+        if _HEX_INTEGER.fullmatch(text):
+            status = int(text, 16)
+        elif _DECIMAL.fullmatch(text):
+            status = float(text)
+    if status is None or not math.isfinite(status):
+        shown = "missing" if value is None else f"{_json_type(value)} {_shown(value)}"
         raise _bad(f"statusCode validation failed: statusCode is {shown}, not a number")
     if status != int(status) or not 100 <= status <= 599:
-        raise _bad(f"statusCode validation failed: {value!r} is not an HTTP status (100-599)")
+        raise _bad(f"statusCode validation failed: {_shown(value)} is not an HTTP status (200-599)")
+    if status < 200:
+        raise _bad(
+            f"statusCode validation failed: {_shown(value)} is an informational (1xx) status, "
+            "not a final response (200-599)"
+        )
     return int(status)
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, cut short (NaN and infinity as the JSON decoder read them)."""
+    if isinstance(value, (dict, list)):
+        return "{...}" if isinstance(value, dict) else "[...]"
+    return json.dumps(value)[:40]
 
 
 def _field(obj: dict[str, Any], key: str, types: type | tuple[type, ...], message: str) -> Any:
@@ -211,7 +236,19 @@ def _header_value(name: str, value: Any) -> str:
         )
     if _BAD_VALUE_CHARS.search(text):
         raise _bad(f"header '{name}' has a value with a line break or NUL character")
+    if not _is_unicode(text):
+        raise _bad(f"header '{name}' has a value with an unpaired surrogate (\\ud800-\\udfff)")
     return text
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding an unpaired surrogate (JSON allows "\\ud800"), which
+    has no UTF-8 form and so cannot go into a header."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _body_bytes(body: str | None, is_base64: bool | None) -> bytes:

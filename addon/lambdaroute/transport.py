@@ -52,6 +52,8 @@ DNS_TTL_S = 10.0
 #: bound on one chunk-size or trailer line of a chunked body
 _MAX_LINE_BYTES = 64 * 1024
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: RFC 9110 token characters: a header name
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class HttpError(Exception):
@@ -143,6 +145,16 @@ def _fold(headers: list[tuple[str, str]], line: str) -> None:
     name, value = headers[-1]
     continuation = line.strip(" \t")
     headers[-1] = (name, f"{value} {continuation}" if value else continuation)
+
+
+def _check_line_breaks(head: bytes) -> None:
+    """Lines end with CRLF only: a bare CR or LF, or a NUL, inside the head would let a
+    value become a header of its own at the client (``Set-Cookie`` injection)."""
+    if b"\x00" in head:
+        raise _Malformed("NUL character in the response head")
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+        raise _Malformed("bare CR or LF inside a response header line")
 
 
 class _Connection(asyncio.Protocol):
@@ -324,6 +336,7 @@ class _Connection(asyncio.Protocol):
     def _parse_head(self, head: bytes) -> None:
         if len(head) > MAX_HEAD_BYTES:
             raise _Malformed(f"the response head is longer than {MAX_HEAD_BYTES} bytes")
+        _check_line_breaks(head)
         status_line, *lines = head.decode("utf-8", "surrogateescape").split("\r\n")
         version, _, rest = status_line.partition(" ")
         code, _, reason = rest.partition(" ")
@@ -337,6 +350,8 @@ class _Connection(asyncio.Protocol):
             if not colon or not name or name != name.strip():
                 _fold(headers, line)
                 continue
+            if not _TOKEN.fullmatch(name):
+                raise _Malformed(f"bad header name {name[:100]!r}")
             value = value.strip(" \t")
             headers.append((name, value))
             if name.lower() in _FRAMING:
