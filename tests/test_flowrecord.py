@@ -177,3 +177,49 @@ async def test_a_failed_invocation_records_and_comments_its_cause(tmp_path: Path
     assert "cannot connect to 127.0.0.1" in record["error"]
     assert "failed: cannot connect to 127.0.0.1" in flow.comment
     assert flow.marked == MARK_FAILED
+
+
+def test_lambda_routes_lists_routes_matches_and_functions(tmp_path: Path) -> None:
+    document = {
+        "_format_version": "3.0",
+        "services": [
+            {
+                "name": "shop",
+                "url": "http://127.0.0.1:9",
+                "routes": [
+                    {
+                        "name": "orders",
+                        "hosts": ["api.example.test"],
+                        "paths": ["/orders"],
+                        "methods": ["POST"],
+                        "plugins": [
+                            {
+                                "name": "aws-lambda",
+                                "config": {
+                                    "function_name": "orders",
+                                    "qualifier": "live",
+                                    "aws_region": "eu-west-1",
+                                    "awsgateway_compatible": True,
+                                    "is_proxy_integration": True,
+                                },
+                            }
+                        ],
+                    },
+                    {"name": "static", "paths": ["/static"]},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "kong.yaml"
+    path.write_text(yaml.safe_dump(document))
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        assert tctx.master.commands.call("lambda.routes")[0].startswith("lambda-route is idle")
+        tctx.configure(addon, lambda_config=str(path))
+        lines = tctx.master.commands.call("lambda.routes")
+    assert lines == [
+        f"{path}: 1 of 2 routes go to Lambda",
+        "orders: methods POST; hosts api.example.test; paths /orders -> Lambda orders:live"
+        " @ eu-west-1 (API Gateway event 1.0, RequestResponse, proxy integration)",
+        "static: paths /static -> no aws-lambda plugin (passed through)",
+    ]

@@ -36,7 +36,7 @@ def describe_route(route: Route) -> str:
     function = plugin.function_name or "?"
     if plugin.qualifier:
         function += f":{plugin.qualifier}"
-    where = plugin.host or plugin.aws_region or "region from the environment"
+    where = f"{plugin.host}:{plugin.port}" if plugin.host else plugin.aws_region or "AWS_REGION"
     extras = [payload_mode(plugin), plugin.invocation_type]
     if plugin.is_proxy_integration:
         extras.append("proxy integration")
