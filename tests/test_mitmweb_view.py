@@ -4,6 +4,7 @@ addon, the real local Lambda server, real HTTP clients. Runs on mitmproxy 11 and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ def test_lambda_view_shows_a_failed_function(mitmweb: Mitmweb) -> None:
     assert '"httpMethod": "GET"' in text  # the payload, pretty JSON
     assert '"errorType": "PaymentDeclined"' in text  # the raw result before shaping
     assert "timings:" in text and "Invoke call" in text
+    assert re.search(r"function REPORT: +Duration [\d.]+ ms, Billed Duration \d+ ms", text)
 
 
 def test_lambda_view_decodes_a_base64_text_body(mitmweb: Mitmweb) -> None:

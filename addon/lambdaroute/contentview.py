@@ -65,6 +65,7 @@ def render(record: Mapping[str, Any]) -> list[Line]:
             ("response status", record.get("status")),
             ("our request id", record.get("request_id")),
             ("timings", _timings(record)),
+            ("function REPORT", _report(record)),
         ]
     )
     if record.get("function_error"):
@@ -115,11 +116,15 @@ def _timings(record: Mapping[str, Any]) -> str:
     if isinstance(invoke_ms, (int, float)):
         parts.append(f"Invoke call {invoke_ms:.1f} ms")
         parts.append(f"in the proxy {record.get('duration_ms', 0) - invoke_ms:.1f} ms")
-    report = _REPORT.search(record.get("logs") or "")
-    if report:
-        fields = ", ".join(f"{k} {v}" for k, v in _REPORT_FIELD.findall(report.group(0)))
-        parts.append(f"function: {fields}")
     return "; ".join(parts)
+
+
+def _report(record: Mapping[str, Any]) -> str | None:
+    """The function's own figures, from the REPORT line of its log tail."""
+    report = _REPORT.search(record.get("logs") or "")
+    if report is None:
+        return None
+    return ", ".join(f"{k} {v}" for k, v in _REPORT_FIELD.findall(report.group(0))) or None
 
 
 def _section(
