@@ -100,11 +100,11 @@ def flows(web: Mitmweb) -> dict[str, dict[str, Any]]:
     return {flow["request"]["path"].partition("?")[0]: flow for flow in listed}
 
 
-def content_view(web: Mitmweb, path: str, view: str) -> dict[str, Any]:
+def content_view(web: Mitmweb, path: str, view: str, message: str = "response") -> dict[str, Any]:
     wait_for(lambda: path in flows(web))
     flow_id = flows(web)[path]["id"]
     with web.api() as api:
-        response = api.get(f"/flows/{flow_id}/response/content/{view}.json")
+        response = api.get(f"/flows/{flow_id}/{message}/content/{view}.json")
     response.raise_for_status()
     return response.json()
 
@@ -145,6 +145,8 @@ def test_lambda_view_decodes_a_base64_text_body(mitmweb: Mitmweb) -> None:
 
 def test_lambda_view_is_the_automatic_choice_for_routed_responses(mitmweb: Mitmweb) -> None:
     assert view_name(content_view(mitmweb, "/echo", "auto")) == "Lambda"
+    # the request's body keeps its own view
+    assert view_name(content_view(mitmweb, "/upload", "auto", "request")) != "Lambda"
     echo = view_text(content_view(mitmweb, "/echo", "Lambda"))
     assert "echo:$LATEST" in echo
     assert json.loads(view_text(content_view(mitmweb, "/echo", "Raw"))) == {"x": "1"}

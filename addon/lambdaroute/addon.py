@@ -322,9 +322,8 @@ class LambdaRoute:
             shaped = error_response(err, request_id)
         except Exception as err:  # a bug of ours must not become a traceback for the client
             logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
-            shaped = error_response(
-                InvocationError(f"internal error: {type(err).__name__}"), request_id
-            )
+            error = InvocationError(f"internal error: {type(err).__name__}")
+            shaped = error_response(error, request_id)
         flow.response = _to_response(shaped, flow.request.method)
         record_flow(
             flow,
