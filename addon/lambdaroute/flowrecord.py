@@ -86,8 +86,8 @@ def record_flow(
         f"lambda-route: {route_name} -> {target} ({_outcome(result, failure, error)}) -> "
         f"{shaped.status} in {duration_ms:.1f} ms"
     )
-    label = f"{flow.request.method} {flow.request.pretty_url}"
     if failure:
+        label = f"{flow.request.method} {flow.request.pretty_url}"
         _log_function_error(label, target, failure, lambda_headers.get("x-amzn-requestid"), logs)
     elif logs:
         logger.info(
