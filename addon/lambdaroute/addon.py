@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,14 @@ from mitmproxy.utils import human
 
 from .auth import authorize
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
-from .errors import ConfigError, InvocationError
+from .contentview import register_lambda_view
+from .errors import ConfigError, FunctionFailedError, InvocationError
 from .events import build_payload
+from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
+from .flowrecord import record_flow
 from .invocation import InvokeResult, LambdaClient
 from .responses import ShapedResponse, error_response, shape_response
+from .routes_listing import describe_routes
 from .routing import RouteMatch, Router, request_protocol, select_lambda_plugin
 from .snapshot import snapshot_from_flow
 
@@ -44,7 +48,6 @@ class _RoutedFlow:
     port: int
 
 
-METADATA_KEY = "lambda_route"
 CONFIG_POLL_SECONDS = 1.0
 
 
@@ -82,6 +85,7 @@ class LambdaRoute:
             "skip_large_bodies. Kong's threshold is 8k; ours defaults to 6m, Lambda's own "
             "payload limit.",
         )
+        register_lambda_view()
 
     def configure(self, updated: set[str]) -> None:
         if "lambda_body_buffer_size" in updated:
@@ -199,6 +203,13 @@ class LambdaRoute:
         """Reload lambda_config now."""
         self._load_from_option(ctx.options.lambda_config)
 
+    @command.command("lambda.routes")
+    def routes(self) -> Sequence[str]:
+        """The loaded routes: what each matches and the function it calls."""
+        if self.config is None:
+            return ["lambda-route is idle: lambda_config is unset or failed to load"]
+        return describe_routes(self.config)
+
     async def _watch_config(self) -> None:
         while True:
             await asyncio.sleep(CONFIG_POLL_SECONDS)
@@ -288,6 +299,8 @@ class LambdaRoute:
         request_id = os.urandom(16).hex()
         started = time.perf_counter()
         result: InvokeResult | None = None
+        payload_data: bytes | None = None
+        error: InvocationError | None = None
         try:
             snapshot = snapshot_from_flow(
                 flow,
@@ -307,64 +320,32 @@ class LambdaRoute:
                     "(skip_large_bodies)"
                 )
             assert self.client is not None
-            result = await self.client.invoke(plugin, payload.data)
+            payload_data = payload.data
+            result = await self.client.invoke(plugin, payload_data)
             shaped = shape_response(plugin, result, client_http_version=flow.request.http_version)
         except InvocationError as err:
-            logger.warning(
-                f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
-            )
+            if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
+                logger.warning(
+                    f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
+                )
+            error = err
             shaped = error_response(err, request_id)
         except Exception as err:  # a bug of ours must not become a traceback for the client
             logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
-            shaped = error_response(
-                InvocationError(f"internal error: {type(err).__name__}"), request_id
-            )
+            error = InvocationError(f"internal error: {type(err).__name__}")
+            shaped = error_response(error, request_id)
         flow.response = _to_response(shaped, flow.request.method)
-        self._record(flow, match, plugin, request_id, result, shaped, started)
-
-    def _record(
-        self,
-        flow: http.HTTPFlow,
-        match: RouteMatch,
-        plugin: LambdaPluginConfig,
-        request_id: str,
-        result: InvokeResult | None,
-        shaped: ShapedResponse,
-        started: float,
-    ) -> None:
-        """What happened, on the flow (metadata + comment) and, for logs, in mitmproxy's log."""
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        lambda_headers = {k.lower(): v for k, v in result.headers} if result else {}
-        record = {
-            "route": match.route.name or match.route.id,
-            "function": plugin.function_name,
-            "qualifier": plugin.qualifier,
-            "invocation_type": plugin.invocation_type,
-            "lambda_status": result.status if result else None,
-            "status": shaped.status,
-            "request_id": request_id,
-            "lambda_request_id": lambda_headers.get("x-amzn-requestid"),
-            "executed_version": lambda_headers.get("x-amz-executed-version"),
-            "function_error": shaped.function_error,
-            "duration_ms": duration_ms,
-            "logs": shaped.function_logs,
-        }
-        flow.metadata[METADATA_KEY] = record
-        target = plugin.function_name or "?"
-        if plugin.qualifier:
-            target += f":{plugin.qualifier}"
-        outcome = f"{result.status}" if result else "failed"
-        if shaped.function_error:
-            outcome += f" {shaped.function_error}"
-        flow.comment = (
-            f"lambda-route: {record['route']} -> {target} ({outcome}) -> {shaped.status} "
-            f"in {duration_ms:.1f} ms"
+        record_flow(
+            flow,
+            route_name=match.route.name or match.route.id,
+            plugin=plugin,
+            request_id=request_id,
+            payload=payload_data,
+            result=result,
+            shaped=shaped,
+            error=error,
+            started=started,
         )
-        if shaped.function_logs:
-            logger.info(
-                f"lambda-route: {target} logs (RequestId {record['lambda_request_id']}):\n"
-                + shaped.function_logs.rstrip()
-            )
 
 
 def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:

@@ -8,13 +8,20 @@
           ├── InvokeTimeoutError     504: the invocation exceeded `timeout`
           ├── TransportError         502: connection, DNS or TLS failure
           ├── LambdaServiceError     502 (429 for throttling): the Invoke API answered >= 400
-          └── BadLambdaResponseError 502: is_proxy_integration and the function's answer is invalid
+          ├── BadLambdaResponseError 502: is_proxy_integration and the function's answer is invalid
+          └── FunctionFailedError    502 (or unhandled_status): is_proxy_integration and the
+                                     function failed (X-Amz-Function-Error)
 
 Messages never contain secrets: they are shown to HTTP clients and written to logs (text
 taken from an answer goes through ``redaction.redact`` first).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .function_errors import FunctionError
 
 
 class LambdaRouteError(Exception):
@@ -105,3 +112,20 @@ class BadLambdaResponseError(InvocationError):
 
     status_code = 502
     public_message = "Bad Gateway"
+
+
+class FunctionFailedError(InvocationError):
+    """is_proxy_integration is on and the function failed: its error object is no HTTP
+    response, so it never reaches the proxy-integration parser. The client gets the error
+    type and message, never the stack trace."""
+
+    status_code = 502
+    public_message = "Bad Gateway"
+
+    def __init__(
+        self, failure: FunctionError, *, status_code: int = 502, lambda_request_id: str | None
+    ) -> None:
+        super().__init__(f"the function failed: {failure.summary()}")
+        self.failure = failure
+        self.status_code = status_code
+        self.lambda_request_id = lambda_request_id

@@ -9,7 +9,10 @@ Kong's traps avoided:
   decoded and handed back in ``ShapedResponse.function_logs`` for mitmproxy's log;
 - the body passes through byte for byte (Kong decodes and re-encodes JSON, losing key
   order and turning ``[]`` into ``{}``); ``empty_arrays_mode: legacy`` opts back in;
-- errors are not all 500: see errors.py for the status of each cause.
+- errors are not all 500: see errors.py for the status of each cause;
+- with proxy integration a function error (``X-Amz-Function-Error``) is not parsed as a
+  response (Kong reports ``statusCode validation failed``): it raises FunctionFailedError,
+  a 502 (``unhandled_status`` for Unhandled) naming the function's errorType and message.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .config import LambdaPluginConfig
-from .errors import BadLambdaResponseError, InvocationError, LambdaServiceError
+from .errors import (
+    BadLambdaResponseError,
+    FunctionFailedError,
+    InvocationError,
+    LambdaServiceError,
+)
+from .function_errors import function_error_of
 from .invocation import InvokeResult
 from .proxy_integration import parse_proxy_response
 
@@ -90,6 +99,8 @@ def shape_response(
             headers.append((name, value))
 
     if plugin.is_proxy_integration:
+        if function_error is not None:
+            raise _function_failed(plugin, result)
         proxied = parse_proxy_response(plugin, result.body)
         overridden = {name.lower() for name, _ in proxied.headers}
         headers = [h for h in headers if h[0].lower() not in overridden]
@@ -126,6 +137,14 @@ def error_response(error: InvocationError, request_id: str) -> ShapedResponse:
             headers.append(("Retry-After", error.retry_after))
     elif isinstance(error, BadLambdaResponseError):
         document["error"] = f"could not JSON decode Lambda function response: {error.detail}"
+    elif isinstance(error, FunctionFailedError):
+        failure = error.failure
+        document["error"] = error.detail
+        document["function_error"] = failure.kind
+        document["errorType"] = failure.error_type
+        document["errorMessage"] = failure.error_message
+        if error.lambda_request_id:
+            document["lambda_request_id"] = error.lambda_request_id
     else:
         document["error"] = error.detail
     document["request_id"] = request_id
@@ -134,6 +153,16 @@ def error_response(error: InvocationError, request_id: str) -> ShapedResponse:
         headers=tuple(headers),
         body=json.dumps(document, ensure_ascii=False).encode(),
     )
+
+
+def _function_failed(plugin: LambdaPluginConfig, result: InvokeResult) -> FunctionFailedError:
+    failure = function_error_of(result.headers, result.body)
+    assert failure is not None  # only called when X-Amz-Function-Error is there
+    status = 502
+    if plugin.unhandled_status is not None and failure.kind == "Unhandled":
+        status = plugin.unhandled_status
+    request_id = next((v for k, v in result.headers if k.lower() == "x-amzn-requestid"), None)
+    return FunctionFailedError(failure, status_code=status, lambda_request_id=request_id)
 
 
 def decode_log_result(value: str) -> str:

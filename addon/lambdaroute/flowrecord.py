@@ -1,0 +1,155 @@
+"""What a flow answered by Lambda records: ``flow.metadata["lambda_route"]``, the comment,
+the mark, and mitmproxy's log.
+
+The record holds what the ``Lambda`` content view shows, within a size bound: the payload
+sent and the function's raw result are kept up to ``VIEW_BYTES_LIMIT`` bytes each (their
+full sizes are recorded), so a flow with a 6 MB body does not carry a second 6 MB copy.
+The log tail is at most 4 KB (Lambda's limit); error messages and stack traces are bounded
+in ``function_errors``. The record is plain JSON-like data, so it survives ``-w`` flow files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from mitmproxy import http
+
+from .config import LambdaPluginConfig
+from .errors import InvocationError
+from .function_errors import FunctionError, function_error_of
+from .invocation import InvokeResult
+from .responses import ShapedResponse, decode_log_result
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "lambda_route"
+#: bytes of the payload and of the function's result kept on the flow for the content view
+VIEW_BYTES_LIMIT = 64 * 1024
+#: mitmproxy markers (emoji short codes) of flows answered by Lambda
+MARK_ANSWERED = ":zap:"
+MARK_FAILED = ":x:"
+#: characters of an error message shown in the one-line comment
+COMMENT_MESSAGE_CHARS = 160
+
+
+def record_flow(
+    flow: http.HTTPFlow,
+    *,
+    route_name: str | None,
+    plugin: LambdaPluginConfig,
+    request_id: str,
+    payload: bytes | None,
+    result: InvokeResult | None,
+    shaped: ShapedResponse,
+    error: InvocationError | None,
+    started: float,
+) -> dict[str, object]:
+    """Record what happened on the flow (metadata, comment, mark) and in mitmproxy's log."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    lambda_headers = {k.lower(): v for k, v in result.headers} if result else {}
+    failure = function_error_of(result.headers, result.body) if result else None
+    logs = shaped.function_logs
+    if logs is None and "x-amz-log-result" in lambda_headers:  # proxy integration errors
+        logs = decode_log_result(lambda_headers["x-amz-log-result"])
+    target = plugin.function_name or "?"
+    if plugin.qualifier:
+        target += f":{plugin.qualifier}"
+    record: dict[str, object] = {
+        "route": route_name,
+        "function": plugin.function_name,
+        "qualifier": plugin.qualifier,
+        "invocation_type": plugin.invocation_type,
+        "payload_mode": payload_mode(plugin),
+        "lambda_status": result.status if result else None,
+        "status": shaped.status,
+        "request_id": request_id,
+        "lambda_request_id": lambda_headers.get("x-amzn-requestid"),
+        "executed_version": lambda_headers.get("x-amz-executed-version"),
+        "function_error": failure.kind if failure else None,
+        "error_type": failure.error_type if failure else None,
+        "error_message": failure.error_message if failure else None,
+        "stack_trace": list(failure.stack_trace) if failure else None,
+        "error": error.detail if error is not None else None,
+        "duration_ms": duration_ms,
+        "invoke_ms": round(result.duration_ms, 3) if result else None,
+        "logs": logs,
+        "payload_size": len(payload) if payload is not None else None,
+        "payload": _bounded_text(payload),
+        "result_size": len(result.body) if result else None,
+        "result": _bounded_text(result.body) if result else None,
+    }
+    flow.metadata[METADATA_KEY] = record
+    if not flow.marked:
+        flow.marked = MARK_FAILED if failure or error else MARK_ANSWERED
+    flow.comment = (
+        f"lambda-route: {route_name} -> {target} ({_outcome(result, failure, error)}) -> "
+        f"{shaped.status} in {duration_ms:.1f} ms"
+    )
+    if failure:
+        label = f"{flow.request.method} {flow.request.pretty_url}"
+        _log_function_error(label, target, failure, lambda_headers.get("x-amzn-requestid"), logs)
+    elif logs:
+        logger.info(
+            f"lambda-route: {target} logs (RequestId {record['lambda_request_id']}):\n"
+            + logs.rstrip()
+        )
+    return record
+
+
+def payload_mode(plugin: LambdaPluginConfig) -> str:
+    """The event format the plugin sends (the names the README uses)."""
+    if plugin.alb_target_compatible:
+        return "ALB target event"
+    if plugin.awsgateway_compatible:
+        return f"API Gateway event {plugin.awsgateway_compatible_payload_version}"
+    if (
+        plugin.forward_request_method
+        or plugin.forward_request_uri
+        or plugin.forward_request_headers
+        or plugin.forward_request_body
+    ):
+        return "Kong forward mode"
+    return "Kong default (query args + body)"
+
+
+def _outcome(
+    result: InvokeResult | None, failure: FunctionError | None, error: InvocationError | None
+) -> str:
+    if result is None:
+        return f"failed: {_clip(error.detail)}" if error is not None else "failed"
+    if failure is not None:
+        return f"{result.status} {_clip(failure.summary())}"
+    if error is not None:  # e.g. an invalid proxy-integration response
+        return f"{result.status}, {_clip(error.detail)}"
+    return str(result.status)
+
+
+def _log_function_error(
+    label: str, target: str, failure: FunctionError, lambda_request_id: str | None, logs: str | None
+) -> None:
+    lines = [
+        f"lambda-route: {label} -> {target}: function error {failure.summary()}"
+        + (f" (RequestId {lambda_request_id})" if lambda_request_id else "")
+    ]
+    if failure.stack_trace:
+        lines.append("stack trace:")
+        lines.extend(f"  {line}" for line in failure.stack_trace)
+    if logs:
+        lines.append("log tail:")
+        lines.extend(f"  {line}" for line in logs.rstrip().splitlines())
+    logger.warning("\n".join(lines))
+
+
+def _bounded_text(data: bytes | None) -> str | None:
+    """Up to VIEW_BYTES_LIMIT bytes as text (a cut character or invalid UTF-8 as U+FFFD)."""
+    if data is None:
+        return None
+    return data[:VIEW_BYTES_LIMIT].decode("utf-8", "replace")
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= COMMENT_MESSAGE_CHARS:
+        return text
+    return text[: COMMENT_MESSAGE_CHARS - 3] + "..."
