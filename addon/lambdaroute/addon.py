@@ -22,12 +22,14 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import human
 
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
+from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
 from .errors import ConfigError, InvocationError
 from .events import build_payload
 from .invocation import InvokeResult, LambdaClient
 from .responses import ShapedResponse, error_response, shape_response
 from .routing import RouteMatch, Router
 from .snapshot import snapshot_from_flow
+from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ class _RoutedFlow:
 
 
 METADATA_KEY = "lambda_route"
-CONFIG_POLL_SECONDS = 1.0
 
 
 class LambdaRoute:
@@ -52,8 +53,10 @@ class LambdaRoute:
         self.config: LambdaRouteConfig | None = None
         self.router: Router | None = None
         self.body_buffer_size = 6 * 1024 * 1024
+        self.max_request_body = 6 * 1024 * 1024
+        self.max_response_body = DEFAULT_MAX_BODY
         self.client: LambdaClient | None = None
-        self._config_stamp: tuple[float, int] | None = None
+        self._config_stamp: FileState | None = None
         self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, _RoutedFlow] = (
             weakref.WeakKeyDictionary()
         )
@@ -80,13 +83,46 @@ class LambdaRoute:
             "skip_large_bodies. Kong's threshold is 8k; ours defaults to 6m, Lambda's own "
             "payload limit.",
         )
+        loader.add_option(
+            "lambda_max_request_body",
+            str,
+            "6m",
+            "Hard limit on a routed request body that is sent to Lambda (Lambda's own "
+            "synchronous payload limit is 6 MB): a larger one gets a 413 JSON error as soon "
+            "as it is known to be larger (Content-Length, else when the limit is crossed) "
+            "and is never held in memory. Bodies that skip_large_bodies leaves out are read "
+            "and dropped instead.",
+        )
+        loader.add_option(
+            "lambda_max_response_body",
+            str,
+            "7m",
+            "Cap on the body of an Invoke response (Lambda's synchronous limit is 6 MB): a "
+            "larger answer aborts the call and the client gets a 502 JSON error.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "lambda_body_buffer_size" in updated:
-            self._set_body_buffer_size(ctx.options.lambda_body_buffer_size)
+            self.body_buffer_size = _size_option(
+                "lambda_body_buffer_size",
+                ctx.options.lambda_body_buffer_size,
+                self.body_buffer_size,
+            )
+        if "lambda_max_request_body" in updated:
+            self.max_request_body = _size_option(
+                "lambda_max_request_body",
+                ctx.options.lambda_max_request_body,
+                self.max_request_body,
+            )
+        if "lambda_max_response_body" in updated:
+            self.max_response_body = _size_option(
+                "lambda_max_response_body",
+                ctx.options.lambda_max_response_body,
+                self.max_response_body,
+            )
         if "lambda_config" in updated:
             self._load_from_option(ctx.options.lambda_config)
-        if "ssl_insecure" in updated or self.client is None:
+        if updated & {"ssl_insecure", "lambda_max_response_body"} or self.client is None:
             self._replace_client(verify_tls=not ctx.options.ssl_insecure)
         if self.router is not None and updated & {
             "lambda_config",
@@ -96,27 +132,13 @@ class LambdaRoute:
         }:
             self._fit_proxy_options()
 
-    def _set_body_buffer_size(self, value: str) -> None:
-        try:
-            size = human.parse_size(value)
-        except ValueError:
-            size = None
-        if size is None:
-            # Logged, not raised: an OptionsError at start-up prints a traceback.
-            logger.error(
-                f"lambda_body_buffer_size: invalid size {value!r} (use e.g. 8k or 6m); "
-                f"keeping {human.pretty_size(self.body_buffer_size)}"
-            )
-            return
-        self.body_buffer_size = size
-
     def _load_from_option(self, path: str | None) -> None:
         if not path:
             if self.config is not None:
                 logger.info("lambda_config unset: lambda-route is idle")
             self.config, self.router, self._config_stamp = None, None, None
             return
-        stamp = _file_stamp(path)
+        stamp = file_state(path)
         try:
             config = load_config(path)
         except ConfigError as err:
@@ -125,7 +147,7 @@ class LambdaRoute:
             return
         self._install(config, stamp)
 
-    def _install(self, config: LambdaRouteConfig, stamp: tuple[float, int] | None) -> None:
+    def _install(self, config: LambdaRouteConfig, stamp: FileState | None) -> None:
         self.config = config
         self.router = Router(config.routes)
         self._config_stamp = stamp
@@ -153,7 +175,7 @@ class LambdaRoute:
 
     def _replace_client(self, *, verify_tls: bool) -> None:
         old = self.client
-        self.client = LambdaClient(verify_tls=verify_tls)
+        self.client = LambdaClient(verify_tls=verify_tls, max_response_body=self.max_response_body)
         if old is not None:
             self._spawn(old.close())
 
@@ -204,22 +226,31 @@ class LambdaRoute:
         self._load_from_option(ctx.options.lambda_config)
 
     async def _watch_config(self) -> None:
+        """Reload lambda_config once a change has settled (see config_watch)."""
+        tracker = SettleTracker()
         while True:
-            await asyncio.sleep(CONFIG_POLL_SECONDS)
+            await asyncio.sleep(SETTLE_SECONDS)
             path = ctx.options.lambda_config
             if not path:
                 continue
-            stamp = await asyncio.to_thread(_file_stamp, path)
-            if stamp is None or stamp == self._config_stamp:
+            state = await asyncio.to_thread(file_state, path)
+            if state is None or state == self._config_stamp or not tracker.settled(state):
                 continue
+            config: LambdaRouteConfig | None = None
+            error: ConfigError | None = None
             try:
                 config = await asyncio.to_thread(load_config, path)
             except ConfigError as err:
-                self._config_stamp = stamp
-                self._report_failed_load(err)
+                error = err
+            if await asyncio.to_thread(file_state, path) != state:
+                continue  # written to while we read it: wait for it to settle again
+            if ctx.options.lambda_config != path:
                 continue
-            if ctx.options.lambda_config == path:
-                self._install(config, stamp)
+            if error is not None:
+                self._config_stamp = state  # reported once, not every second
+                self._report_failed_load(error)
+            elif config is not None:
+                self._install(config, state)
 
     # --- flow hooks ---
 
@@ -422,13 +453,21 @@ def _restore_reverse_host_header(flow: http.HTTPFlow) -> None:
     flow.request.host_header = url.hostport(scheme, address[0], address[1])
 
 
+def _size_option(name: str, value: str, current: int) -> int:
+    """A size option's bytes; an invalid value is logged (not raised: an OptionsError at
+    start-up prints a traceback) and ``current`` kept."""
+    try:
+        size = human.parse_size(value)
+    except ValueError:
+        size = None
+    if size is None:
+        logger.error(
+            f"{name}: invalid size {value!r} (use e.g. 8k or 6m); "
+            f"keeping {human.pretty_size(current)}"
+        )
+        return current
+    return size
+
+
 def _flow_label(flow: http.HTTPFlow) -> str:
     return f"{flow.request.method} {flow.request.pretty_url}"
-
-
-def _file_stamp(path: str) -> tuple[float, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime, st.st_size

@@ -37,6 +37,7 @@ from .endpoints import (
 from .errors import InvokeTimeoutError, LambdaServiceError, TransportError
 from .signing import RequestSigner
 from .transport import (
+    DEFAULT_MAX_BODY,
     CertificateError,
     ConnectError,
     HttpClient,
@@ -46,6 +47,7 @@ from .transport import (
     PostTarget,
     ProxyConnectError,
     ProxyRefusedError,
+    ResponseTooLargeError,
     ServerDisconnectedError,
     TlsError,
 )
@@ -115,12 +117,18 @@ class LambdaClient:
     number of invocations in flight is not capped by a small pool.
     """
 
-    def __init__(self, *, verify_tls: bool = True, user_agent: str = USER_AGENT) -> None:
+    def __init__(
+        self,
+        *,
+        verify_tls: bool = True,
+        user_agent: str = USER_AGENT,
+        max_response_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
         self._user_agent = user_agent
         # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
         self._targets: dict[int, _Target] = {}
         self._hostnames: dict[str, asyncio.Task[str]] = {}  # region -> hostname lookup
-        self._http = HttpClient(verify_tls=verify_tls)
+        self._http = HttpClient(verify_tls=verify_tls, max_body=max_response_body)
         self._credentials = CredentialProviders(verify_tls=verify_tls)
 
     async def invoke(self, plugin: LambdaPluginConfig, payload: bytes) -> InvokeResult:
@@ -243,6 +251,11 @@ def _transport_error(exc: BaseException, target: _Target) -> TransportError:
         )
     if isinstance(exc, IncompleteBodyError):
         return TransportError(f"the response from {authority} was cut short: {exc}")
+    if isinstance(exc, ResponseTooLargeError):
+        return TransportError(
+            f"the response from {authority} was aborted: its body is larger than "
+            f"lambda_max_response_body ({exc.limit} bytes)"
+        )
     if isinstance(exc, MalformedResponseError):
         return TransportError(f"{authority} sent a malformed response: {exc}")
     return TransportError(f"the call to {authority} failed: {type(exc).__name__}: {exc}")
