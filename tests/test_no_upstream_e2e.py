@@ -145,3 +145,145 @@ def test_half_written_config_is_never_installed(
         assert upstream.connections == 0
         loads = [line for line in proxy.log().splitlines() if "routes go to Lambda" in line]
         assert loads and all("10 of 10 routes" in line for line in loads)  # never a partial one
+
+
+BIG = b"0123456789abcdef" * (2 * 1024 * 1024 // 16)  # 2 MB, over stream_large_bodies=1m
+
+
+def stream_routes(lambda_port: int) -> list[dict[str, Any]]:
+    forward = {"forward_request_body": True, "forward_request_method": True}
+    return [
+        lambda_route("fwd", lambda_port, **forward),
+        lambda_route("strict", lambda_port, skip_large_bodies=False, **forward),
+        lambda_route("skip", lambda_port, **forward),
+    ]
+
+
+def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def forwarded_body(response: httpx.Response) -> bytes:
+    import base64
+
+    assert response.status_code == 200, response.text
+    event = response.json()
+    body = event["request_body"]
+    return base64.b64decode(body) if event.get("request_body_base64") else body.encode()
+
+
+def check_routed_big_bodies(http: httpx.Client, base: str) -> None:
+    """A 2 MB body with Content-Length and a chunked one both reach the function."""
+    assert forwarded_body(http.post(f"{base}/fwd", content=BIG)) == BIG
+    assert forwarded_body(http.put(f"{base}/fwd", content=chunks(BIG))) == BIG
+
+
+@pytest.mark.parametrize("mode", ["reverse", "regular", "upstream"])
+def test_stream_large_bodies_never_sends_a_routed_flow_upstream(
+    local_lambda: Any, upstream: CountingUpstream, tmp_path: Path, mode: str
+) -> None:
+    config = tmp_path / "kong.yaml"
+    config.write_text(config_text(stream_routes(local_lambda.port)))
+    mode_args = {
+        "reverse": ["--mode", f"reverse:http://127.0.0.1:{upstream.port}"],
+        "regular": [],
+        "upstream": ["--mode", f"upstream:http://127.0.0.1:{upstream.port}"],
+    }[mode]
+    with run_mitmdump(
+        config, *mode_args, "--set", "stream_large_bodies=1m", tmp_path=tmp_path
+    ) as proxy:
+        ca = str(proxy.confdir / "mitmproxy-ca-cert.pem")
+        if mode == "reverse":
+            with httpx.Client(base_url=proxy.url, timeout=60) as http:
+                check_routed_big_bodies(http, "")
+        else:
+            with httpx.Client(proxy=proxy.url, verify=ca, timeout=60) as http:
+                check_routed_big_bodies(http, "http://api.example.test")
+                if mode == "regular":  # HTTPS interception
+                    check_routed_big_bodies(http, "https://api.example.test")
+        assert upstream.connections == 0
+        assert "Traceback" not in proxy.log()
+        # the counter counts: an unrouted big upload is streamed to the upstream
+        if mode == "reverse":
+            with httpx.Client(base_url=proxy.url, timeout=60) as http:
+                assert http.post("/unrouted", content=BIG).text == "from upstream"
+            assert upstream.connections == 1
+
+
+def test_http2_client_with_a_big_body(
+    local_lambda: Any, upstream: CountingUpstream, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    config = tmp_path / "kong.yaml"
+    config.write_text(config_text(stream_routes(local_lambda.port)))
+    body_file = tmp_path / "body"
+    body_file.write_bytes(BIG)
+    with run_mitmdump(
+        config,
+        "--mode",
+        f"reverse:http://127.0.0.1:{upstream.port}",
+        "--set",
+        "stream_large_bodies=1m",
+        tmp_path=tmp_path,
+    ) as proxy:
+        ca = proxy.confdir / "mitmproxy-ca-cert.pem"
+        for extra in ([], ["-H", "Transfer-Encoding: chunked"]):
+            completed = subprocess.run(
+                [
+                    curl,
+                    "-s",
+                    "--http2",
+                    "--cacert",
+                    str(ca),
+                    "--data-binary",
+                    f"@{body_file}",
+                    *extra,
+                    "-D",
+                    "-",
+                    f"https://localhost:{proxy.port}/fwd",
+                ],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+            head, _, body = completed.stdout.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/2 200"), proxy.log()[-3000:]
+            assert len(body) > len(BIG)  # the event, with the body in it
+        assert upstream.connections == 0
+
+
+def test_memory_bounds_413_and_dropped_bodies(
+    local_lambda: Any, upstream: CountingUpstream, tmp_path: Path
+) -> None:
+    config = tmp_path / "kong.yaml"
+    config.write_text(config_text(stream_routes(local_lambda.port)))
+    huge = b"z" * (8 * 1024 * 1024)
+    with (
+        run_mitmdump(
+            config, "--mode", f"reverse:http://127.0.0.1:{upstream.port}", tmp_path=tmp_path
+        ) as proxy,
+        httpx.Client(base_url=proxy.url, timeout=60) as http,
+    ):
+        # skip_large_bodies off: a body that cannot fit Lambda's payload gets an early 413
+        for content in (huge, chunks(huge)):
+            refused = http.post("/strict", content=content)
+            assert refused.status_code == 413
+            assert refused.headers["content-type"].startswith("application/json")
+            document = refused.json()
+            assert document["message"] == "Payload Too Large"
+            assert "lambda_max_request_body" in document["error"]
+        # skip_large_bodies on (Kong's default): read and dropped, the event sent without it
+        for content in (huge, chunks(huge)):
+            skipped = http.post("/skip", content=content)
+            assert skipped.status_code == 200, skipped.text
+            assert skipped.json()["request_body"] == ""
+            assert skipped.json()["request_method"] == "POST"
+        assert "exceeds lambda_body_buffer_size" in proxy.log()
+        assert upstream.connections == 0
+        assert "Traceback" not in proxy.log()

@@ -23,8 +23,16 @@ from mitmproxy.utils import human
 
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
 from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
-from .errors import ConfigError, InvocationError
+from .detour import (
+    Origin,
+    drop_added_framing,
+    known_body_size,
+    point_at_intake,
+    restore_origin,
+)
+from .errors import ConfigError, InvocationError, RequestTooLargeError
 from .events import build_payload
+from .intake import IntakeEndpoint, LoopbackAnswer, PendingWork, ReceivedBody
 from .invocation import InvokeResult, LambdaClient
 from .responses import ShapedResponse, error_response, shape_response
 from .routing import RouteMatch, Router
@@ -63,6 +71,20 @@ class LambdaRoute:
         #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
         self._restores_host_header = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: where routed flows with large or unknown-size bodies are streamed (see detour)
+        self.intake = IntakeEndpoint()
+        self._stream_large_bodies: int | None = None
+        #: the exact response of a flow answered by the intake endpoint, swapped in in
+        #: ``response`` (the endpoint's copy went through HTTP/1 framing)
+        self._intake_answers: weakref.WeakKeyDictionary[http.HTTPFlow, http.Response] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._intake_tokens: weakref.WeakKeyDictionary[http.HTTPFlow, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._intake_origins: weakref.WeakKeyDictionary[http.HTTPFlow, Origin] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # --- options and config ---
 
@@ -120,6 +142,11 @@ class LambdaRoute:
                 ctx.options.lambda_max_response_body,
                 self.max_response_body,
             )
+        if "stream_large_bodies" in updated:
+            try:
+                self._stream_large_bodies = human.parse_size(ctx.options.stream_large_bodies)
+            except ValueError:  # mitmproxy reports its own option
+                self._stream_large_bodies = None
         if "lambda_config" in updated:
             self._load_from_option(ctx.options.lambda_config)
         if updated & {"ssl_insecure", "lambda_max_response_body"} or self.client is None:
@@ -203,8 +230,11 @@ class LambdaRoute:
 
     def running(self) -> None:
         self._spawn(self._watch_config())
+        if self.intake.port is None:
+            self._spawn(self.intake.start())
 
     def done(self) -> None:
+        self.intake.close()
         for task in list(self._tasks):
             task.cancel()
         if self.client is not None:
@@ -273,8 +303,18 @@ class LambdaRoute:
                 routed.match.https_redirect_status_code, routed.host, flow.request.path
             )
             return
-        self._matches[flow] = routed
-        flow.request.stream = False  # the body must reach us, not the upstream
+        size = known_body_size(flow.request)
+        limit = min(self.body_buffer_size, self.max_request_body)
+        if (
+            size is not None
+            and size <= limit
+            and (self._stream_large_bodies is None or size <= self._stream_large_bodies)
+        ):
+            # the fast path: mitmproxy buffers the body and never decides to stream it
+            self._matches[flow] = routed
+            flow.request.stream = False
+        else:
+            self._detour(flow, routed)
 
     @staticmethod
     def _match(router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
@@ -295,6 +335,75 @@ class LambdaRoute:
             return None
         return _RoutedFlow(match, match.route.lambda_plugin, scheme, host, port)
 
+    def _detour(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+        """Stream the flow's body to the intake endpoint, which answers it (see detour)."""
+        request_id = os.urandom(16).hex()
+        if self.intake.port is None:  # not started yet (or stopped): never stream upstream
+            flow.response = _to_response(
+                error_response(InvocationError("lambda-route is not running"), request_id),
+                flow.request.method,
+            )
+            return
+        plugin = routed.plugin
+        sends_body = (
+            plugin.awsgateway_compatible
+            or plugin.alb_target_compatible
+            or plugin.forward_request_body
+        )
+        drop = (plugin.skip_large_bodies or not sends_body) and (
+            self.body_buffer_size <= self.max_request_body
+        )
+
+        def arrived() -> None:
+            self._intake_tokens.pop(flow, None)
+            restore_origin(flow, origin)
+
+        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+            drop_added_framing(flow, origin)
+            response = await self._answer(
+                flow, routed, request_id, body.data, body.dropped, body.size
+            )
+            return self._loopback_answer(flow, response)
+
+        def refuse(size: int | None) -> LoopbackAnswer:
+            error = RequestTooLargeError(
+                f"the request body{f' of {size} bytes' if size is not None else ''} is larger "
+                f"than lambda_max_request_body ({self.max_request_body} bytes)"
+            )
+            logger.warning(f"lambda-route: {_flow_label(flow)}: {error.detail}")
+            shaped = error_response(error, request_id)
+            return self._loopback_answer(flow, _to_response(shaped, flow.request.method))
+
+        work = PendingWork(
+            min(self.body_buffer_size, self.max_request_body), drop, arrived, answer, refuse
+        )
+        token = self.intake.register(work)
+        self._intake_tokens[flow] = token
+        origin = point_at_intake(flow, self.intake.port, token)
+        self._intake_origins[flow] = origin
+
+    def _loopback_answer(self, flow: http.HTTPFlow, response: http.Response) -> LoopbackAnswer:
+        self._intake_answers[flow] = response
+        return LoopbackAnswer(
+            response.status_code,
+            response.reason,
+            tuple(response.headers.items(multi=True)),
+            response.raw_content or b"",
+        )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        origin = self._intake_origins.pop(flow, None)
+        if origin is not None:
+            drop_added_framing(flow, origin)
+        answer = self._intake_answers.pop(flow, None)
+        if answer is not None:
+            flow.response = answer
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        token = self._intake_tokens.pop(flow, None)
+        if token is not None:  # the flow failed before its request reached the endpoint
+            self.intake.forget(token)
+
     def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         """Answer a routed flow. A plain function that returns the coroutine only for
         routed flows (mitmproxy awaits what a hook returns), so that unrouted flows pay
@@ -302,11 +411,22 @@ class LambdaRoute:
         routed = self._matches.pop(flow, None)
         if routed is None or flow.response or flow.error or not flow.live:
             return None
-        return self._answer(flow, routed)
+        return self._answer_in_place(flow, routed)
 
-    async def _answer(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+    async def _answer_in_place(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+        flow.response = await self._answer(flow, routed, os.urandom(16).hex())
+
+    async def _answer(
+        self,
+        flow: http.HTTPFlow,
+        routed: _RoutedFlow,
+        request_id: str,
+        body: bytes | None = None,
+        body_dropped: bool = False,
+        body_size: int | None = None,
+    ) -> http.Response:
+        """Invoke the flow's function; ``body`` when the intake endpoint read it."""
         match, plugin = routed.match, routed.plugin
-        request_id = os.urandom(16).hex()
         started = time.perf_counter()
         result: InvokeResult | None = None
         try:
@@ -318,12 +438,15 @@ class LambdaRoute:
                 port=routed.port,
                 request_id=request_id,
                 body_buffer_size=self.body_buffer_size,
+                body=body,
+                body_too_large=body_dropped,
             )
             payload = build_payload(plugin, snapshot)
             if payload.body_skipped:
                 logger.warning(
                     f"lambda-route: {_flow_label(flow)}: request body of "
-                    f"{human.pretty_size(len(snapshot.body))} exceeds lambda_body_buffer_size "
+                    f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
+                    "lambda_body_buffer_size "
                     f"({human.pretty_size(self.body_buffer_size)}); not sent "
                     "(skip_large_bodies)"
                 )
@@ -340,8 +463,9 @@ class LambdaRoute:
             shaped = error_response(
                 InvocationError(f"internal error: {type(err).__name__}"), request_id
             )
-        flow.response = _to_response(shaped, flow.request.method)
+        response = _to_response(shaped, flow.request.method)
         self._record(flow, match, plugin, request_id, result, shaped, started)
+        return response
 
     def _record(
         self,

@@ -8,7 +8,8 @@
           ├── InvokeTimeoutError     504: the invocation exceeded `timeout`
           ├── TransportError         502: connection, DNS or TLS failure
           ├── LambdaServiceError     502 (429 for throttling): the Invoke API answered >= 400
-          └── BadLambdaResponseError 502: is_proxy_integration and the function's answer is invalid
+          ├── BadLambdaResponseError 502: is_proxy_integration and the function's answer is invalid
+          └── RequestTooLargeError   413: the request body is over lambda_max_request_body
 
 Messages never contain secrets: they are shown to HTTP clients and written to logs.
 """
@@ -103,3 +104,10 @@ class BadLambdaResponseError(InvocationError):
 
     status_code = 502
     public_message = "Bad Gateway"
+
+
+class RequestTooLargeError(InvocationError):
+    """The request body cannot fit Lambda's payload (over lambda_max_request_body)."""
+
+    status_code = 413
+    public_message = "Payload Too Large"
