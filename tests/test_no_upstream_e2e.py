@@ -287,3 +287,21 @@ def test_memory_bounds_413_and_dropped_bodies(
         assert "exceeds lambda_body_buffer_size" in proxy.log()
         assert upstream.connections == 0
         assert "Traceback" not in proxy.log()
+
+
+def test_invoke_response_over_the_cap_is_a_502(local_lambda: Any, tmp_path: Path) -> None:
+    config = tmp_path / "kong.yaml"
+    routes = [lambda_route("echo", local_lambda.port)]
+    config.write_text(config_text(routes))
+    with (
+        run_mitmdump(config, "--set", "lambda_max_response_body=1m", tmp_path=tmp_path) as proxy,
+        httpx.Client(proxy=proxy.url, timeout=60) as http,
+    ):
+        # echo answers with the event: the body's JSON object
+        small = http.post("http://api.example.test/echo", json={"a": "x" * 1_000_000})
+        assert small.status_code == 200, small.text[:300]
+        big = http.post("http://api.example.test/echo", json={"a": "x" * 2_000_000})
+        assert big.status_code == 502
+        assert big.json()["message"] == "Bad Gateway"
+        assert "lambda_max_response_body" in big.json()["error"]
+        assert "Traceback" not in proxy.log()
