@@ -61,6 +61,15 @@ def _config(workdir: Path, lambda_port: int) -> Path:
     return path
 
 
+def _functions(workdir: Path) -> Path:
+    """configs/functions.yaml's echo without its reserved concurrency of 10 (which would
+    throttle 16 or 20 clients)."""
+    path = workdir / "functions.yaml"
+    handler = ROOT / "configs" / "functions" / "echo.py"
+    path.write_text(yaml.safe_dump({"functions": {"echo": {"handler": f"{handler}:handler"}}}))
+    return path
+
+
 def _start_lambda(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     log = workdir / f"local-lambda-{time.monotonic_ns()}.log"
     process = subprocess.Popen(
@@ -68,7 +77,7 @@ def _start_lambda(workdir: Path, port: int) -> subprocess.Popen[bytes]:
             sys.executable,
             str(ROOT / "scripts" / "local_lambda.py"),
             "--functions",
-            str(ROOT / "configs" / "functions.yaml"),
+            str(_functions(workdir)),
             "--quiet",
             "--port",
             str(port),
@@ -190,6 +199,7 @@ def hugebodies(workdir: Path, *, clients: int = 20, size: int = 100 * MIB) -> di
         "clients": clients,
         "body_bytes": size,
         "ok": sum(1 for status, body in answers if status == 200 and b'"request_body"' in body),
+        "statuses": sorted({status for status, _ in answers}),
         "seconds": round(elapsed, 1),
         "rss_before_mib": round(before.rss_kib / 1024, 1),
         "peak_rss_mib": round(after.peak_rss_kib / 1024, 1),
