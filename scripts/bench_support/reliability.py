@@ -18,7 +18,6 @@ Both run a real mitmdump with lambda-route in reverse mode and the local Lambda 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -280,5 +279,4 @@ def soak(workdir: Path, *, total: int = 100_000, phase: int = 20_000) -> dict[st
         "seconds": round(time.monotonic() - started, 1),
         "restarts": len(windows),
         "phases": phases,
-        "pid_note": f"mitmdump pid {proxy.pid}, {os.cpu_count()} CPUs",
     }
