@@ -39,7 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench_support import profiling, report, scenarios, stages
+from bench_support import profiling, reliability, report, scenarios, stages
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -53,7 +53,7 @@ from bench_support.environment import (
 from bench_support.procs import ProcessGroup
 from bench_support.scenarios import MIB, Settings
 
-ALL_SCENARIOS = ("throughput", "latency", "slow", "big", "leak", "stages")
+ALL_SCENARIOS = ("throughput", "latency", "slow", "big", "leak", "stages", "hugebodies", "soak")
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
 RENDERERS = {"stages": stages.render, "profile": profiling.render}
@@ -244,6 +244,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             targets = [t for t in bench.targets if t in args.leak_targets.upper().split(",")]
             env = bench.environment(group, "leak", small_body(), targets=targets)
             bench.record("leak", scenarios.leak(env, settings))
+    if "hugebodies" in chosen:  # issue 8: 20 clients x 100 MB bodies, peak RSS growth
+        bench.record("hugebodies", reliability.hugebodies(workdir))
+    if "soak" in chosen:  # issue 8: 100,000 requests, the Lambda server restarted every 20,000
+        bench.record("soak", reliability.soak(workdir))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from mitmproxy.addons.proxyserver import Proxyserver
@@ -15,6 +16,7 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
 from lambdaroute.addon import LambdaRoute
+from lambdaroute.intake import TOKEN_HEADER
 from tests.fakeaws import FakeLambda, KeyStore, server_ssl_context
 from tests.local_lambda_fixtures import LocalLambdaServer, start_local_lambda
 from tests.mitmdump_process import free_port
@@ -352,23 +354,39 @@ def test_no_hook_raises_a_routing_bug_passes_the_flow_through(config_file: Path,
     assert any("routing failed" in r.getMessage() for r in caplog.records)
 
 
-async def test_body_over_the_buffer_size_is_skipped_and_logged(
+async def test_body_over_the_buffer_size_goes_to_the_intake_and_is_dropped_and_logged(
     tmp_path: Path, echo_server: LocalLambdaServer, caplog
 ) -> None:
     config = routed_config(tmp_path, echo_server.port, forward_request_body=True)
     addon = LambdaRoute()
     with taddons.context(Proxyserver(), addon) as tctx:
         tctx.configure(addon, lambda_config=str(config), lambda_body_buffer_size="8k")
+        await addon.intake.start()
         small, large = flow_for("a.test", "/small"), flow_for("a.test", "/large")
         small.request.content = b"x" * 1024
         large.request.content = b"x" * 32 * 1024
         for flow in (small, large):
             flow.request.method = "POST"
             addon.requestheaders(flow)
-            await addon.request(flow)
+        await addon.request(small)  # the fast path: answered in place
+        # the large one is pointed at the intake endpoint, streamed, never upstream
+        assert addon.request(large) is None
+        assert large.request.stream and large.request.host == "127.0.0.1"
+        assert large.server_conn.address == ("127.0.0.1", addon.intake.port)
+        assert large.server_conn.via is None
+        async with httpx.AsyncClient() as http:  # what mitmproxy does with the flow
+            answer = await http.post(
+                f"http://127.0.0.1:{addon.intake.port}/large",
+                content=large.request.raw_content,
+                headers=dict(large.request.headers),
+            )
+        assert large.request.host == "a.test" and TOKEN_HEADER not in large.request.headers
+        addon.response(large)
+        addon.intake.close()
         await addon.client.close()
     assert small.response.json()["request_body"] == base64.b64encode(b"x" * 1024).decode()
-    assert large.response.json()["request_body"] == ""  # Kong: base64(nil) == ""
+    assert answer.json()["request_body"] == ""  # Kong: base64(nil) == ""
+    assert large.response.json()["request_body"] == ""
     skipped = [r.getMessage() for r in caplog.records if "skip_large_bodies" in r.getMessage()]
     assert len(skipped) == 1
     assert "/large" in skipped[0] and "32.0k" in skipped[0]

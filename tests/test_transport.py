@@ -23,6 +23,7 @@ from lambdaroute.transport import (
     MalformedResponseError,
     PostTarget,
     ProxyRefusedError,
+    ResponseTooLargeError,
     ServerDisconnectedError,
 )
 from tests.fakeaws import server_ssl_context
@@ -521,3 +522,30 @@ async def test_tls_keep_alive_and_a_server_closing_an_idle_connection(tmp_path: 
         await http.close()
         await server.close()
     assert [request.connection for request in server.requests] == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [ok(b"x" * 2000)],
+        [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            *[b"200\r\n" + b"x" * 512 + b"\r\n"] * 8,
+            b"0\r\n\r\n",
+        ],
+        [b"HTTP/1.1 200 OK\r\n\r\n", *[b"x" * 300] * 8],
+    ],
+    ids=["length", "chunked", "until-close"],
+)
+async def test_response_body_over_max_body_aborts_the_call(
+    serve: Serve, answer: list[bytes]
+) -> None:
+    http = HttpClient(max_body=1024)
+    try:
+        server = await serve(lambda request: Answer(answer, pause_s=0.01, close=True))
+        with pytest.raises(ResponseTooLargeError, match="larger than 1024 bytes"):
+            await call(target_for(http, server), server)
+        small = await serve(lambda request: Answer([ok(b"x" * 1024)]))
+        assert len((await call(target_for(http, small), small)).body) == 1024
+    finally:
+        await http.close()

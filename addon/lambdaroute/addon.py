@@ -23,16 +23,26 @@ from mitmproxy.utils import human
 
 from .auth import authorize
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
+from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
 from .contentview import register_lambda_view
-from .errors import ConfigError, FunctionFailedError, InvocationError
+from .detour import (
+    Origin,
+    drop_added_framing,
+    known_body_size,
+    point_at_intake,
+    restore_origin,
+)
+from .errors import ConfigError, FunctionFailedError, InvocationError, RequestTooLargeError
 from .events import build_payload
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
 from .flowrecord import record_flow
+from .intake import IntakeEndpoint, LoopbackAnswer, PendingWork, ReceivedBody
 from .invocation import InvokeResult, LambdaClient
 from .responses import ShapedResponse, error_response, shape_response
 from .routes_listing import describe_routes
 from .routing import RouteMatch, Router, request_protocol, select_lambda_plugin
 from .snapshot import snapshot_from_flow
+from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +58,6 @@ class _RoutedFlow:
     port: int
 
 
-CONFIG_POLL_SECONDS = 1.0
 
 
 class LambdaRoute:
@@ -56,8 +65,10 @@ class LambdaRoute:
         self.config: LambdaRouteConfig | None = None
         self.router: Router | None = None
         self.body_buffer_size = 6 * 1024 * 1024
+        self.max_request_body = 6 * 1024 * 1024
+        self.max_response_body = DEFAULT_MAX_BODY
         self.client: LambdaClient | None = None
-        self._config_stamp: tuple[float, int] | None = None
+        self._config_stamp: FileState | None = None
         self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, _RoutedFlow] = (
             weakref.WeakKeyDictionary()
         )
@@ -65,6 +76,20 @@ class LambdaRoute:
         self._restores_host_header = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._logged_warnings: frozenset[str] = frozenset()
+        #: where routed flows with large or unknown-size bodies are streamed (see detour)
+        self.intake = IntakeEndpoint()
+        self._stream_large_bodies: int | None = None
+        #: the exact response of a flow answered by the intake endpoint, swapped in in
+        #: ``response`` (the endpoint's copy went through HTTP/1 framing)
+        self._intake_answers: weakref.WeakKeyDictionary[http.HTTPFlow, http.Response] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._intake_tokens: weakref.WeakKeyDictionary[http.HTTPFlow, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._intake_origins: weakref.WeakKeyDictionary[http.HTTPFlow, Origin] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # --- options and config ---
 
@@ -85,14 +110,52 @@ class LambdaRoute:
             "skip_large_bodies. Kong's threshold is 8k; ours defaults to 6m, Lambda's own "
             "payload limit.",
         )
+        loader.add_option(
+            "lambda_max_request_body",
+            str,
+            "6m",
+            "Hard limit on a routed request body that is sent to Lambda (Lambda's own "
+            "synchronous payload limit is 6 MB): a larger one gets a 413 JSON error as soon "
+            "as it is known to be larger (Content-Length, else when the limit is crossed) "
+            "and is never held in memory. Bodies that skip_large_bodies leaves out are read "
+            "and dropped instead.",
+        )
+        loader.add_option(
+            "lambda_max_response_body",
+            str,
+            "7m",
+            "Cap on the body of an Invoke response (Lambda's synchronous limit is 6 MB): a "
+            "larger answer aborts the call and the client gets a 502 JSON error.",
+        )
         register_lambda_view()
 
     def configure(self, updated: set[str]) -> None:
         if "lambda_body_buffer_size" in updated:
-            self._set_body_buffer_size(ctx.options.lambda_body_buffer_size)
+            self.body_buffer_size = _size_option(
+                "lambda_body_buffer_size",
+                ctx.options.lambda_body_buffer_size,
+                self.body_buffer_size,
+            )
+        if "lambda_max_request_body" in updated:
+            self.max_request_body = _size_option(
+                "lambda_max_request_body",
+                ctx.options.lambda_max_request_body,
+                self.max_request_body,
+            )
+        if "lambda_max_response_body" in updated:
+            self.max_response_body = _size_option(
+                "lambda_max_response_body",
+                ctx.options.lambda_max_response_body,
+                self.max_response_body,
+            )
+        if "stream_large_bodies" in updated:
+            try:
+                self._stream_large_bodies = human.parse_size(ctx.options.stream_large_bodies)
+            except ValueError:  # mitmproxy reports its own option
+                self._stream_large_bodies = None
         if "lambda_config" in updated:
             self._load_from_option(ctx.options.lambda_config)
-        if "ssl_insecure" in updated or self.client is None:
+        if updated & {"ssl_insecure", "lambda_max_response_body"} or self.client is None:
             self._replace_client(verify_tls=not ctx.options.ssl_insecure)
         if self.router is not None and updated & {
             "lambda_config",
@@ -102,27 +165,13 @@ class LambdaRoute:
         }:
             self._fit_proxy_options()
 
-    def _set_body_buffer_size(self, value: str) -> None:
-        try:
-            size = human.parse_size(value)
-        except ValueError:
-            size = None
-        if size is None:
-            # Logged, not raised: an OptionsError at start-up prints a traceback.
-            logger.error(
-                f"lambda_body_buffer_size: invalid size {value!r} (use e.g. 8k or 6m); "
-                f"keeping {human.pretty_size(self.body_buffer_size)}"
-            )
-            return
-        self.body_buffer_size = size
-
     def _load_from_option(self, path: str | None) -> None:
         if not path:
             if self.config is not None:
                 logger.info("lambda_config unset: lambda-route is idle")
             self.config, self.router, self._config_stamp = None, None, None
             return
-        stamp = _file_stamp(path)
+        stamp = file_state(path)
         try:
             config = load_config(path)
         except ConfigError as err:
@@ -131,7 +180,7 @@ class LambdaRoute:
             return
         self._install(config, stamp)
 
-    def _install(self, config: LambdaRouteConfig, stamp: tuple[float, int] | None) -> None:
+    def _install(self, config: LambdaRouteConfig, stamp: FileState | None) -> None:
         self.config = config
         self.router = Router(config.routes)
         self._config_stamp = stamp
@@ -153,7 +202,7 @@ class LambdaRoute:
 
     def _replace_client(self, *, verify_tls: bool) -> None:
         old = self.client
-        self.client = LambdaClient(verify_tls=verify_tls)
+        self.client = LambdaClient(verify_tls=verify_tls, max_response_body=self.max_response_body)
         if old is not None:
             self._spawn(old.close())
 
@@ -181,8 +230,11 @@ class LambdaRoute:
 
     def running(self) -> None:
         self._spawn(self._watch_config())
+        if self.intake.port is None:
+            self._spawn(self.intake.start())
 
     def done(self) -> None:
+        self.intake.close()
         for task in list(self._tasks):
             task.cancel()
         if self.client is not None:
@@ -211,22 +263,31 @@ class LambdaRoute:
         return describe_routes(self.config)
 
     async def _watch_config(self) -> None:
+        """Reload lambda_config once a change has settled (see config_watch)."""
+        tracker = SettleTracker()
         while True:
-            await asyncio.sleep(CONFIG_POLL_SECONDS)
+            await asyncio.sleep(SETTLE_SECONDS)
             path = ctx.options.lambda_config
             if not path:
                 continue
-            stamp = await asyncio.to_thread(_file_stamp, path)
-            if stamp is None or stamp == self._config_stamp:
+            state = await asyncio.to_thread(file_state, path)
+            if state is None or state == self._config_stamp or not tracker.settled(state):
                 continue
+            config: LambdaRouteConfig | None = None
+            error: ConfigError | None = None
             try:
                 config = await asyncio.to_thread(load_config, path)
             except ConfigError as err:
-                self._config_stamp = stamp
-                self._report_failed_load(err)
+                error = err
+            if await asyncio.to_thread(file_state, path) != state:
+                continue  # written to while we read it: wait for it to settle again
+            if ctx.options.lambda_config != path:
                 continue
-            if ctx.options.lambda_config == path:
-                self._install(config, stamp)
+            if error is not None:
+                self._config_stamp = state  # reported once, not every second
+                self._report_failed_load(error)
+            elif config is not None:
+                self._install(config, state)
 
     # --- flow hooks ---
 
@@ -249,8 +310,18 @@ class LambdaRoute:
                 routed.match.https_redirect_status_code, routed.host, flow.request.path
             )
             return
-        self._matches[flow] = routed
-        flow.request.stream = False  # the body must reach us, not the upstream
+        size = known_body_size(flow.request)
+        limit = min(self.body_buffer_size, self.max_request_body)
+        if (
+            size is not None
+            and size <= limit
+            and (self._stream_large_bodies is None or size <= self._stream_large_bodies)
+        ):
+            # the fast path: mitmproxy buffers the body and never decides to stream it
+            self._matches[flow] = routed
+            flow.request.stream = False
+        else:
+            self._detour(flow, routed)
 
     def _match(self, router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
         """The route with an aws-lambda plugin this flow goes to, if any; a flow that
@@ -285,6 +356,75 @@ class LambdaRoute:
             return None
         return _RoutedFlow(match, plugin, scheme, host, port)
 
+    def _detour(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+        """Stream the flow's body to the intake endpoint, which answers it (see detour)."""
+        request_id = os.urandom(16).hex()
+        if self.intake.port is None:  # not started yet (or stopped): never stream upstream
+            flow.response = _to_response(
+                error_response(InvocationError("lambda-route is not running"), request_id),
+                flow.request.method,
+            )
+            return
+        plugin = routed.plugin
+        sends_body = (
+            plugin.awsgateway_compatible
+            or plugin.alb_target_compatible
+            or plugin.forward_request_body
+        )
+        drop = (plugin.skip_large_bodies or not sends_body) and (
+            self.body_buffer_size <= self.max_request_body
+        )
+
+        def arrived() -> None:
+            self._intake_tokens.pop(flow, None)
+            restore_origin(flow, origin)
+
+        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+            drop_added_framing(flow, origin)
+            response = await self._answer(
+                flow, routed, request_id, body.data, body.dropped, body.size
+            )
+            return self._loopback_answer(flow, response)
+
+        def refuse(size: int | None) -> LoopbackAnswer:
+            error = RequestTooLargeError(
+                f"the request body{f' of {size} bytes' if size is not None else ''} is larger "
+                f"than lambda_max_request_body ({self.max_request_body} bytes)"
+            )
+            logger.warning(f"lambda-route: {_flow_label(flow)}: {error.detail}")
+            shaped = error_response(error, request_id)
+            return self._loopback_answer(flow, _to_response(shaped, flow.request.method))
+
+        work = PendingWork(
+            min(self.body_buffer_size, self.max_request_body), drop, arrived, answer, refuse
+        )
+        token = self.intake.register(work)
+        self._intake_tokens[flow] = token
+        origin = point_at_intake(flow, self.intake.port, token)
+        self._intake_origins[flow] = origin
+
+    def _loopback_answer(self, flow: http.HTTPFlow, response: http.Response) -> LoopbackAnswer:
+        self._intake_answers[flow] = response
+        return LoopbackAnswer(
+            response.status_code,
+            response.reason,
+            tuple(response.headers.items(multi=True)),
+            response.raw_content or b"",
+        )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        origin = self._intake_origins.pop(flow, None)
+        if origin is not None:
+            drop_added_framing(flow, origin)
+        answer = self._intake_answers.pop(flow, None)
+        if answer is not None:
+            flow.response = answer
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        token = self._intake_tokens.pop(flow, None)
+        if token is not None:  # the flow failed before its request reached the endpoint
+            self.intake.forget(token)
+
     def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         """Answer a routed flow. A plain function that returns the coroutine only for
         routed flows (mitmproxy awaits what a hook returns), so that unrouted flows pay
@@ -292,11 +432,22 @@ class LambdaRoute:
         routed = self._matches.pop(flow, None)
         if routed is None or flow.response or flow.error or not flow.live:
             return None
-        return self._answer(flow, routed)
+        return self._answer_in_place(flow, routed)
 
-    async def _answer(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+    async def _answer_in_place(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+        flow.response = await self._answer(flow, routed, os.urandom(16).hex())
+
+    async def _answer(
+        self,
+        flow: http.HTTPFlow,
+        routed: _RoutedFlow,
+        request_id: str,
+        body: bytes | None = None,
+        body_dropped: bool = False,
+        body_size: int | None = None,
+    ) -> http.Response:
+        """Invoke the flow's function; ``body`` when the intake endpoint read it."""
         match, plugin = routed.match, routed.plugin
-        request_id = os.urandom(16).hex()
         started = time.perf_counter()
         result: InvokeResult | None = None
         payload_data: bytes | None = None
@@ -310,12 +461,15 @@ class LambdaRoute:
                 port=routed.port,
                 request_id=request_id,
                 body_buffer_size=self.body_buffer_size,
+                body=body,
+                body_too_large=body_dropped,
             )
             payload = build_payload(plugin, snapshot)
             if payload.body_skipped:
                 logger.warning(
                     f"lambda-route: {_flow_label(flow)}: request body of "
-                    f"{human.pretty_size(len(snapshot.body))} exceeds lambda_body_buffer_size "
+                    f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
+                    "lambda_body_buffer_size "
                     f"({human.pretty_size(self.body_buffer_size)}); not sent "
                     "(skip_large_bodies)"
                 )
@@ -334,7 +488,7 @@ class LambdaRoute:
             logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
             error = InvocationError(f"internal error: {type(err).__name__}")
             shaped = error_response(error, request_id)
-        flow.response = _to_response(shaped, flow.request.method)
+        response = _to_response(shaped, flow.request.method)
         record_flow(
             flow,
             route_name=match.route.name or match.route.id,
@@ -346,6 +500,7 @@ class LambdaRoute:
             error=error,
             started=started,
         )
+        return response
 
 
 def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
@@ -413,13 +568,21 @@ def _restore_reverse_host_header(flow: http.HTTPFlow) -> None:
     flow.request.host_header = url.hostport(scheme, address[0], address[1])
 
 
+def _size_option(name: str, value: str, current: int) -> int:
+    """A size option's bytes; an invalid value is logged (not raised: an OptionsError at
+    start-up prints a traceback) and ``current`` kept."""
+    try:
+        size = human.parse_size(value)
+    except ValueError:
+        size = None
+    if size is None:
+        logger.error(
+            f"{name}: invalid size {value!r} (use e.g. 8k or 6m); "
+            f"keeping {human.pretty_size(current)}"
+        )
+        return current
+    return size
+
+
 def _flow_label(flow: http.HTTPFlow) -> str:
     return f"{flow.request.method} {flow.request.pretty_url}"
-
-
-def _file_stamp(path: str) -> tuple[float, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime, st.st_size

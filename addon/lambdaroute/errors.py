@@ -12,6 +12,9 @@
           └── FunctionFailedError    502 (or unhandled_status): is_proxy_integration and the
                                      function failed (X-Amz-Function-Error)
 
+
+          └── RequestTooLargeError   413: the request body is over lambda_max_request_body
+
 Messages never contain secrets: they are shown to HTTP clients and written to logs (text
 taken from an answer goes through ``redaction.redact`` first).
 """
@@ -129,3 +132,10 @@ class FunctionFailedError(InvocationError):
         self.failure = failure
         self.status_code = status_code
         self.lambda_request_id = lambda_request_id
+
+
+class RequestTooLargeError(InvocationError):
+    """The request body cannot fit Lambda's payload (over lambda_max_request_body)."""
+
+    status_code = 413
+    public_message = "Payload Too Large"

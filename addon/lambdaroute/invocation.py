@@ -39,6 +39,7 @@ from .errors import InvokeTimeoutError, LambdaServiceError, TransportError
 from .redaction import redact
 from .signing import AwsCredentials, RequestSigner
 from .transport import (
+    DEFAULT_MAX_BODY,
     CertificateError,
     ConnectError,
     HttpClient,
@@ -48,6 +49,7 @@ from .transport import (
     PostTarget,
     ProxyConnectError,
     ProxyRefusedError,
+    ResponseTooLargeError,
     ServerDisconnectedError,
     TlsError,
 )
@@ -117,12 +119,18 @@ class LambdaClient:
     number of invocations in flight is not capped by a small pool.
     """
 
-    def __init__(self, *, verify_tls: bool = True, user_agent: str = USER_AGENT) -> None:
+    def __init__(
+        self,
+        *,
+        verify_tls: bool = True,
+        user_agent: str = USER_AGENT,
+        max_response_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
         self._user_agent = user_agent
         # keyed by id(plugin): a LambdaPluginConfig may hold a dict and so be unhashable
         self._targets: dict[int, _Target] = {}
         self._hostnames: dict[str, asyncio.Task[str]] = {}  # region -> hostname lookup
-        self._http = HttpClient(verify_tls=verify_tls)
+        self._http = HttpClient(verify_tls=verify_tls, max_body=max_response_body)
         self._credentials = CredentialProviders(verify_tls=verify_tls)
 
     async def invoke(self, plugin: LambdaPluginConfig, payload: bytes) -> InvokeResult:
@@ -270,6 +278,11 @@ def _describe_transport_error(exc: BaseException, target: _Target) -> TransportE
         )
     if isinstance(exc, IncompleteBodyError):
         return TransportError(f"the response from {authority} was cut short: {exc}")
+    if isinstance(exc, ResponseTooLargeError):
+        return TransportError(
+            f"the response from {authority} was aborted: its body is larger than "
+            f"lambda_max_response_body ({exc.limit} bytes)"
+        )
     if isinstance(exc, MalformedResponseError):
         return TransportError(f"{authority} sent a malformed response: {exc}")
     return TransportError(f"the call to {authority} failed: {type(exc).__name__}: {exc}")

@@ -54,16 +54,20 @@ def snapshot_from_flow(
     port: int,
     request_id: str,
     body_buffer_size: int,
+    body: bytes | None = None,
+    body_too_large: bool = False,
 ) -> IncomingRequest:
     """Read everything event building needs from the flow, once.
 
     ``scheme``, ``host`` and ``port`` are what the client asked for, as the router saw
     them. The body is the raw body as sent (no Content-Encoding decoding: Kong and API
-    Gateway see the bytes on the wire too).
+    Gateway see the bytes on the wire too): the flow's, or ``body`` when the intake
+    endpoint read it (``body_too_large``: it was dropped or is over the buffer size).
     """
     req = flow.request
     raw_path, _, raw_query = req.path.partition("?")
-    body = req.raw_content or b""
+    if body is None:
+        body = req.raw_content or b""
     peer = flow.client_conn.peername
     return IncomingRequest(
         method=req.method,
@@ -75,7 +79,7 @@ def snapshot_from_flow(
         http_version=req.http_version,
         headers=tuple(req.headers.items(multi=True)),
         body=body,
-        body_too_large=len(body) > body_buffer_size,
+        body_too_large=body_too_large or len(body) > body_buffer_size,
         client_ip=peer[0] if peer else "127.0.0.1",
         received_at=req.timestamp_start,
         request_id=request_id,

@@ -51,6 +51,8 @@ MAX_HEAD_BYTES = 256 * 1024
 DNS_TTL_S = 10.0
 #: bound on one chunk-size or trailer line of a chunked body
 _MAX_LINE_BYTES = 64 * 1024
+#: default bound on a response body: a little above Lambda's 6 MB synchronous limit
+DEFAULT_MAX_BODY = 7 * 1024 * 1024
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 #: RFC 9110 token characters: a header name
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -109,6 +111,14 @@ class MalformedResponseError(HttpError):
     """The response is not valid HTTP/1.1."""
 
 
+class ResponseTooLargeError(HttpError):
+    """The response body is larger than the client's ``max_body`` (the call is aborted)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response body is larger than {limit} bytes")
+        self.limit = limit
+
+
 class HttpResponse(NamedTuple):
     """One response. A NamedTuple, not a frozen dataclass: one is built per call, and a
     frozen dataclass pays an ``object.__setattr__`` per field."""
@@ -120,6 +130,10 @@ class HttpResponse(NamedTuple):
 
 
 class _Malformed(Exception):
+    pass
+
+
+class _TooLarge(Exception):
     pass
 
 
@@ -161,6 +175,7 @@ class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: parses one response per request into ``waiter``."""
 
     __slots__ = (
+        "_body_left",
         "_buf",
         "_chunk_state",
         "_head_only",
@@ -194,6 +209,8 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._reason = ""
         self._headers: list[tuple[str, str]] = []
+        #: body bytes the response may still have before it exceeds the pool's max_body
+        self._body_left = 0
 
     # -- used by PostTarget / _Pool --------------------------------------------------------
 
@@ -276,6 +293,8 @@ class _Connection(asyncio.Protocol):
             self._feed(data)
         except _Malformed as exc:
             self._fail(MalformedResponseError(str(exc)))
+        except _TooLarge:
+            self._fail(ResponseTooLargeError(self._pool.max_body))
 
     # -- parsing ---------------------------------------------------------------------------
 
@@ -296,6 +315,7 @@ class _Connection(asyncio.Protocol):
             elif state == _CHUNKED:
                 data = self._feed_chunked(data)
             elif state == _UNTIL_CLOSE:
+                self._take_body(len(data))
                 self._parts.append(data)
                 return
             else:  # bytes nobody asked for: the connection is out of step
@@ -363,6 +383,7 @@ class _Connection(asyncio.Protocol):
         self._status = status
         self._reason = reason
         self._headers = headers
+        self._body_left = self._pool.max_body
         self._frame_body(status, version == "HTTP/1.1", framing)
 
     def _frame_body(self, status: int, keep_alive: bool, framing: list[tuple[str, str]]) -> None:
@@ -404,6 +425,7 @@ class _Connection(asyncio.Protocol):
             if not _is_number(length) or len(length) > 18:
                 raise _Malformed(f"bad Content-Length {length[:40]!r}")
             self._remaining = int(length)
+            self._take_body(self._remaining)  # a known length is checked once, up front
             if self._remaining:
                 self._state = _LENGTH
             else:
@@ -442,6 +464,7 @@ class _Connection(asyncio.Protocol):
                 if not _HEX.fullmatch(size_text):
                     raise _Malformed(f"bad chunk size line {line[:40]!r}")
                 self._remaining = int(size_text, 16)
+                self._take_body(self._remaining)
                 self._chunk_state = _CHUNK_DATA if self._remaining else _TRAILER
             elif self._chunk_state == _CHUNK_END:
                 if line:
@@ -451,6 +474,12 @@ class _Connection(asyncio.Protocol):
                 self._finish()
                 return data[position:]
         return b""
+
+    def _take_body(self, size: int) -> None:
+        """Count ``size`` more body bytes against the cap; over it, the call fails."""
+        self._body_left -= size
+        if self._body_left < 0:
+            raise _TooLarge
 
     def _shortfall(self) -> str:
         received = sum(map(len, self._parts))
@@ -486,6 +515,10 @@ class _Pool:
         self._idle: dict[_Connection, float] = {}  # -> when it expires (loop time)
         self._connections: set[_Connection] = set()
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def max_body(self) -> int:
+        return self._client.max_body
 
     def take(self) -> _Connection | None:
         idle = self._idle
@@ -722,8 +755,10 @@ def _is_ip_address(host: str) -> bool:
 class HttpClient:
     """Pools of keep-alive connections, one per (scheme, host, port, proxy)."""
 
-    def __init__(self, *, verify_tls: bool = True) -> None:
+    def __init__(self, *, verify_tls: bool = True, max_body: int = DEFAULT_MAX_BODY) -> None:
         self._verify_tls = verify_tls
+        #: a response body larger than this fails the call with ResponseTooLargeError
+        self.max_body = max_body
         self._pools: dict[_PoolKey, _Pool] = {}
         self._tls: ssl.SSLContext | None = None
         self._tls_loading: asyncio.Task[ssl.SSLContext] | None = None

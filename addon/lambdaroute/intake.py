@@ -1,0 +1,235 @@
+"""The addon's loopback endpoint: where routed flows with a large or unknown-size body go.
+
+mitmproxy decides to stream a request body to "the server" both before ``requestheaders``
+(a Content-Length over ``stream_large_bodies``) and while the body arrives
+(``check_body_size``), and it cannot stream into a flow whose response an addon has set.
+So a routed flow whose body may not fit in memory is pointed at this endpoint, an asyncio
+server on 127.0.0.1 owned by the addon: whatever mitmproxy streams comes here, never to
+the upstream, and is read within bounds (kept up to a limit, else dropped or refused with
+an early answer).
+
+The seam: the addon ``register``s a ``PendingWork`` and puts the token it gets in the
+request's ``TOKEN_HEADER``; the endpoint looks the work up by that token and calls back
+(``arrived`` once the head is here, ``answer`` with the body, ``refuse`` when the body is
+over the limit and may not be dropped) and writes the ``LoopbackAnswer`` it gets back as
+the HTTP response mitmproxy reads for the flow. A streamed answer (the response-streaming
+issue) would plug in at ``_write_answer``: mitmproxy streams a response read from a server
+connection once ``flow.response.stream`` is set in ``responseheaders``.
+
+One request per connection (the answer says ``Connection: close``): only flows with big
+bodies come here, so a connection set-up is noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+#: the request header that carries a pending work's token to the endpoint
+TOKEN_HEADER = "x-lambda-route-intake"
+#: bound on a request head, and on one chunk-size line
+MAX_HEAD_BYTES = 256 * 1024
+_READ_SIZE = 256 * 1024
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+
+
+@dataclass(frozen=True, slots=True)
+class LoopbackAnswer:
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedBody:
+    #: the body, or ``b""`` when it was dropped
+    data: bytes
+    #: its size as received (also when dropped)
+    size: int
+    dropped: bool
+
+
+@dataclass(slots=True)
+class PendingWork:
+    """What the addon wants done with one flow's body, and its callbacks."""
+
+    #: at most this many body bytes are kept
+    keep_up_to: int
+    #: over ``keep_up_to``: True drops the body (it is read and discarded), False refuses it
+    drop_over_limit: bool
+    arrived: Callable[[], None]
+    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer]]
+    refuse: Callable[[int | None], LoopbackAnswer]
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class IntakeEndpoint:
+    def __init__(self) -> None:
+        self._pending: dict[str, PendingWork] = {}
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_HEAD_BYTES)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        self._pending.clear()
+        self.port = None
+
+    def register(self, work: PendingWork) -> str:
+        token = os.urandom(16).hex()
+        self._pending[token] = work
+        return token
+
+    def forget(self, token: str) -> None:
+        """The flow ended before its request reached the endpoint."""
+        self._pending.pop(token, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (_BadRequest, asyncio.LimitOverrunError, ValueError) as err:
+            logger.warning(f"lambda-route intake: bad request from mitmproxy: {err}")
+            _write(writer, "GET", LoopbackAnswer(400, "Bad Request", (), b""))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # mitmproxy gave up on the flow (the client went away)
+        finally:
+            if task is not None:
+                self._connections.discard(task)
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line, *lines = head[:-4].split(b"\r\n")
+        method = request_line.split(b" ", 1)[0].decode("ascii", "replace")
+        token = ""
+        length: int | None = None
+        chunked = False
+        for line in lines:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip()
+            if name == TOKEN_HEADER.encode():
+                token = value.decode("ascii", "replace")
+            elif name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = value.lower().endswith(b"chunked")
+        work = self._pending.pop(token, None)
+        if work is None:
+            # not a flow the addon sent here: nothing to answer it with
+            _write(writer, method, LoopbackAnswer(403, "Forbidden", (), b""))
+            return
+        work.arrived()
+        sink = _Sink(work.keep_up_to, work.drop_over_limit)
+        refused = False
+        if length is not None and not chunked and sink.refuses(length):
+            _write(writer, method, work.refuse(length))
+            refused = True
+        pieces = _chunked_pieces(reader) if chunked else _length_pieces(reader, length or 0)
+        async for piece in pieces:
+            sink.feed(piece)
+            if sink.refused and not refused:
+                _write(writer, method, work.refuse(None))
+                refused = True
+        if refused:
+            await writer.drain()
+            return
+        answer = await work.answer(ReceivedBody(sink.body(), sink.size, sink.dropped))
+        _write(writer, method, answer)
+        await writer.drain()
+
+
+class _Sink:
+    """Keeps body pieces up to a limit; past it, drops them or marks the body refused."""
+
+    __slots__ = ("_drop", "_keep_up_to", "_parts", "dropped", "refused", "size")
+
+    def __init__(self, keep_up_to: int, drop_over_limit: bool) -> None:
+        self._keep_up_to = keep_up_to
+        self._drop = drop_over_limit
+        self._parts: list[bytes] = []
+        self.size = 0
+        self.dropped = False
+        self.refused = False
+
+    def refuses(self, size: int) -> bool:
+        """A body of ``size`` bytes is refused (known from Content-Length before reading)."""
+        if size > self._keep_up_to and not self._drop:
+            self.refused = True
+        return self.refused
+
+    def feed(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.dropped or self.refused:
+            return
+        if self.size > self._keep_up_to:
+            self._parts.clear()
+            if self._drop:
+                self.dropped = True
+            else:
+                self.refused = True
+            return
+        self._parts.append(piece)
+
+    def body(self) -> bytes:
+        return b"".join(self._parts)
+
+
+async def _length_pieces(reader: asyncio.StreamReader, length: int) -> AsyncIterator[bytes]:
+    while length > 0:
+        piece = await reader.read(min(length, _READ_SIZE))
+        if not piece:
+            raise asyncio.IncompleteReadError(b"", length)
+        length -= len(piece)
+        yield piece
+
+
+async def _chunked_pieces(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size_text = line.split(b";", 1)[0].strip()
+        if not size_text or len(size_text) > 16:
+            raise _BadRequest(f"bad chunk size line {line[:40]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailer fields: not used
+            return
+        async for piece in _length_pieces(reader, size):
+            yield piece
+        if await reader.readexactly(2) != b"\r\n":
+            raise _BadRequest("chunk data longer than its size")
+
+
+def _write(writer: asyncio.StreamWriter, method: str, answer: LoopbackAnswer) -> None:
+    """The answer as an HTTP/1.1 response: its own framing, one request per connection."""
+    lines = [f"HTTP/1.1 {answer.status} {answer.reason}".encode("ascii", "replace")]
+    for name, value in answer.headers:
+        raw_name = name.encode("utf-8", "surrogateescape")
+        if raw_name.lower() not in _FRAMING:
+            lines.append(raw_name + b": " + value.encode("utf-8", "surrogateescape"))
+    no_body = answer.status in (204, 304) or answer.status < 200
+    if not no_body:
+        lines.append(f"Content-Length: {len(answer.body)}".encode())
+    lines.append(b"Connection: close")
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+    if answer.body and not no_body and method != "HEAD":
+        writer.write(answer.body)
