@@ -96,7 +96,11 @@ class LeanMaster(master.Master):
     async def run(self) -> None:
         for addon, changed in self.needed_addons():
             logger.info(f"--lean: loading {type(addon).__name__} for {', '.join(changed)}")
+            # Loading it again may re-declare an option whose help differs from the core
+            # Options' (mitmproxy then resets it): keep the values set on the command line.
+            values = {name: getattr(self.options, name) for name in changed}
             self.addons.add(addon)
+            self.options.update(**values)
             self.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(self.options.keys())))
             if isinstance(addon, dumper.Dumper):
                 self.flow_log.enabled = False
