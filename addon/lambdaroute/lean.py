@@ -4,8 +4,9 @@ pass-through need.
 mitmdump loads ~36 addons and every hook event of every flow visits each of them; most do
 nothing unless an option turns them on. The lean master loads the ones that matter with
 default options (proxy server, modes, TLS interception, DNS, scripts, the defaults that
-change pass-through traffic: ``block_global``, h2c, Alt-Svc, mitm.it) plus a cheap one-line
-flow log, and declares the options of all the others. An option of a left-out addon that is
+change pass-through traffic: ``block_global``, h2c, Alt-Svc, ECH) plus a cheap one-line
+flow log, and declares the options of all the others. Left out with default options: the
+mitm.it page (fetch the CA from the confdir), console/web commands (export, cut...). An option of a left-out addon that is
 set (``-w``, ``--map-remote``, ``--set stickycookie=...``, a filter expression, ``-r``...)
 loads that addon at start-up, so nothing is silently ignored.
 """
@@ -26,7 +27,6 @@ from mitmproxy.addons import (
     errorcheck,
     keepserving,
     next_layer,
-    onboarding,
     proxyserver,
     readfile,
     script,
@@ -47,7 +47,6 @@ LEAN_ADDONS: tuple[type, ...] = (
     block.Block,
     strip_dns_https_records.StripDnsHttpsRecords,
     disable_h2c.DisableH2C,
-    onboarding.Onboarding,
     proxyserver.Proxyserver,
     dns_resolver.DnsResolver,
     script.ScriptLoader,
