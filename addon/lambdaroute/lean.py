@@ -6,9 +6,10 @@ nothing unless an option turns them on. The lean master loads the ones that matt
 default options (proxy server, modes, TLS interception, DNS, scripts, the defaults that
 change pass-through traffic: ``block_global``, h2c, Alt-Svc, ECH) plus a cheap one-line
 flow log, and declares the options of all the others. Left out with default options: the
-mitm.it page (fetch the CA from the confdir), console/web commands (export, cut...). An option of a left-out addon that is
-set (``-w``, ``--map-remote``, ``--set stickycookie=...``, a filter expression, ``-r``...)
-loads that addon at start-up, so nothing is silently ignored.
+mitm.it page (fetch the CA from the confdir), console/web commands (export, cut...).
+An option of a left-out addon that is set (``-w``, ``--map-remote``, ``--set
+stickycookie=...``, a filter expression, ``-r``...) loads that addon at start-up, so
+nothing is silently ignored.
 """
 
 from __future__ import annotations
