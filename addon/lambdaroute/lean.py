@@ -19,22 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mitmproxy import addonmanager, addons, hooks, master, options
-from mitmproxy.addons import (
-    block,
-    core,
-    disable_h2c,
-    dns_resolver,
-    dumper,
-    errorcheck,
-    keepserving,
-    next_layer,
-    proxyserver,
-    readfile,
-    script,
-    strip_dns_https_records,
-    tlsconfig,
-    update_alt_svc,
-)
+from mitmproxy.addons import dumper, errorcheck, keepserving, readfile
 from mitmproxy.tools import cmdline
 from mitmproxy.tools import main as mitmproxy_main
 
@@ -43,40 +28,65 @@ from lambdaroute.flowlog import FlowLog
 
 logger = logging.getLogger(__name__)
 
-LEAN_ADDONS: tuple[type, ...] = (
-    core.Core,
-    block.Block,
-    strip_dns_https_records.StripDnsHttpsRecords,
-    disable_h2c.DisableH2C,
-    proxyserver.Proxyserver,
-    dns_resolver.DnsResolver,
-    script.ScriptLoader,
-    next_layer.NextLayer,
-    tlsconfig.TlsConfig,
-    update_alt_svc.UpdateAltSvc,
+# By class name: mitmproxy 12 renamed StripDnsHttpsRecords to StripECH and dropped
+# UpdateAltSvc, so the set is picked from whatever default_addons() holds.
+LEAN_ADDONS = frozenset(
+    {
+        "Core",
+        "Block",
+        "StripDnsHttpsRecords",
+        "StripECH",
+        "DisableH2C",
+        "Proxyserver",
+        "DnsResolver",
+        "ScriptLoader",
+        "NextLayer",
+        "TlsConfig",
+        "UpdateAltSvc",
+    }
 )
 
 
-def _on_demand_addons() -> list[Any]:
-    """Every addon mitmdump has that the lean set leaves out, Dumper last."""
-    left_out = [a for a in addons.default_addons() if not isinstance(a, LEAN_ADDONS)]
-    return [*left_out, readfile.ReadFileStdin(), dumper.Dumper()]
+def _split_default_addons() -> tuple[list[Any], list[Any]]:
+    """(the lean set, every other addon mitmdump has, Dumper last)."""
+    lean: list[Any] = []
+    left_out: list[Any] = []
+    for addon in addons.default_addons():
+        (lean if type(addon).__name__ in LEAN_ADDONS else left_out).append(addon)
+    return lean, [*left_out, readfile.ReadFileStdin(), dumper.Dumper()]
+
+
+def _declared_already(loader: addonmanager.Loader) -> None:
+    pass
+
+
+class _RecordingLoader(addonmanager.Loader):
+    """Notes the options an addon declares, also those another addon declared already."""
+
+    def __init__(self, master: master.Master) -> None:
+        super().__init__(master)
+        self.names: list[str] = []
+
+    def add_option(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.names.append(name)
+        super().add_option(name, *args, **kwargs)
 
 
 class LeanMaster(master.Master):
     def __init__(self, opts: options.Options) -> None:
         super().__init__(opts, with_termlog=True)
-        self.addons.add(*(cls() for cls in LEAN_ADDONS))
+        lean, on_demand = _split_default_addons()
+        self.addons.add(*lean)
         self.flow_log = FlowLog()
         self.addons.add(self.flow_log, LambdaRoute())
         self.addons.add(keepserving.KeepServing(), errorcheck.ErrorCheck())
         # Declare the left-out addons' options so that the command line and --set know them.
         self._on_demand: list[tuple[Any, list[str]]] = []
-        for addon in _on_demand_addons():
-            before = set(opts.keys())
+        for addon in on_demand:
+            loader = _RecordingLoader(self)
             if hasattr(addon, "load"):
-                addon.load(addonmanager.Loader(self))
-            self._on_demand.append((addon, sorted(set(opts.keys()) - before)))
+                addon.load(loader)
+            self._on_demand.append((addon, loader.names))
 
     def needed_addons(self) -> list[tuple[Any, list[str]]]:
         """The left-out addons whose options are set, with the options that ask for them."""
@@ -96,11 +106,11 @@ class LeanMaster(master.Master):
     async def run(self) -> None:
         for addon, changed in self.needed_addons():
             logger.info(f"--lean: loading {type(addon).__name__} for {', '.join(changed)}")
-            # Loading it again may re-declare an option whose help differs from the core
-            # Options' (mitmproxy then resets it): keep the values set on the command line.
-            values = {name: getattr(self.options, name) for name in changed}
+            # Its options are declared (``__init__``). Loading it again would re-declare
+            # them, and mitmproxy resets an option whose help text it reflowed.
+            setattr(addon, "load", _declared_already)  # noqa: B010
             self.addons.add(addon)
-            self.options.update(**values)
+            delattr(addon, "load")
             self.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(self.options.keys())))
             if isinstance(addon, dumper.Dumper):
                 self.flow_log.enabled = False
