@@ -13,6 +13,10 @@ ensure_venv() {
     fi
     [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
     stamp="$VENV/.lambda-route-installed${extras}"
+    # a [dev] install (scripts/test) includes the plain one (scripts/demo)
+    if [ -z "$extras" ] && [ -f "$stamp[dev]" ] && [ ! "$ROOT/pyproject.toml" -nt "$stamp[dev]" ]; then
+        return
+    fi
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "Installing lambda-route${extras} into $VENV ..." >&2
         "$VENV/bin/python" -m pip install --quiet --upgrade pip

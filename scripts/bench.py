@@ -39,7 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench_support import profiling, reliability, report, scenarios, stages
+from bench_support import lean_core, profiling, reliability, report, scenarios, stages
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -53,10 +53,12 @@ from bench_support.environment import (
 from bench_support.procs import ProcessGroup
 from bench_support.scenarios import MIB, Settings
 
-ALL_SCENARIOS = ("throughput", "latency", "slow", "big", "leak", "stages", "hugebodies", "soak")
+ALL_SCENARIOS = (
+    "throughput", "latency", "slow", "big", "leak", "stages", "hugebodies", "soak", "lean"
+)
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
-RENDERERS = {"stages": stages.render, "profile": profiling.render}
+RENDERERS = {"stages": stages.render, "profile": profiling.render, "lean": lean_core.render}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -248,6 +250,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         bench.record("hugebodies", reliability.hugebodies(workdir))
     if "soak" in chosen:  # issue 8: 100,000 requests, the Lambda server restarted every 20,000
         bench.record("soak", reliability.soak(workdir))
+    if "lean" in chosen:  # issue 12: lambda-route --lean against mitmdump, four targets
+        with ProcessGroup(workdir) as group:
+            bench.record("lean", lean_core.measure(group, settings))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(

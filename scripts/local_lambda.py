@@ -1,6 +1,6 @@
 """Run the local Lambda server without installing the project.
 
-python scripts/local_lambda.py --functions configs/functions.yaml --port 3001
+python scripts/local_lambda.py --functions configs/functions.yaml --port 9001
 """
 
 import sys

@@ -1,4 +1,10 @@
-"""Run a real mitmdump with the addon, on a free loopback port, for end-to-end tests."""
+"""Run a real mitmdump with the addon, on a free loopback port, for end-to-end tests.
+
+``MASTER`` says which command runs the proxy: ``"mitmdump"`` (``mitmdump -s
+addon/lambda_route.py``, the default) or ``"lean"`` (``lambda-route --lean``). The
+``proxy_master`` fixture runs a test module against both; the environment variable
+``LAMBDA_ROUTE_MASTER`` picks the default for everything else.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addon" / "lambda_route.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
+MASTERS = ("mitmdump", "lean")
+MASTER = os.environ.get("LAMBDA_ROUTE_MASTER", "mitmdump")
+# lambda-route --lean without the CONFIG argument (some tests start without lambda_config)
+LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
+
+
+@pytest.fixture(scope="module", params=MASTERS)
+def proxy_master(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Import it into a test module and mark the module with
+    ``pytest.mark.usefixtures("proxy_master")`` (module-scoped proxies also take it as an
+    argument): every test runs against mitmdump and against ``lambda-route --lean``."""
+    global MASTER
+    previous, MASTER = MASTER, request.param
+    try:
+        yield request.param
+    finally:
+        MASTER = previous
 
 
 def free_port() -> int:
@@ -48,10 +73,11 @@ class Mitmdump:
 
 
 def mitmdump_command(config: Path | str | None, *extra: str, port: int, confdir: Path) -> list[str]:
-    command = [
-        str(MITMDUMP),
-        "-s",
-        str(ADDON),
+    if MASTER == "lean":
+        command = [sys.executable, "-c", LEAN]
+    else:
+        command = [str(MITMDUMP), "-s", str(ADDON)]
+    command += [
         "--listen-host",
         "127.0.0.1",
         "--listen-port",

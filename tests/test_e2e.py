@@ -24,12 +24,13 @@ from tests.local_lambda_fixtures import start_local_lambda
 from tests.mitmdump_process import (
     Mitmdump,
     free_port,
+    proxy_master,  # noqa: F401 (fixture: every test runs against mitmdump and --lean)
     run_mitmdump,
     run_mitmdump_to_exit,
     wait_for,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("proxy_master")]
 
 FUNCTIONS = Path(__file__).parent / "e2e_functions" / "functions.yaml"
 SECRET = "e2e-secret-Zq8vX"  # the local server's secret: must never show up anywhere
@@ -153,7 +154,10 @@ def main_routes(port: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def reverse_proxy(
-    local_lambda: Any, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+    local_lambda: Any,
+    upstream: Upstream,
+    tmp_path_factory: pytest.TempPathFactory,
+    proxy_master: str,  # noqa: F811 (the proxy is started per master)
 ) -> Iterator[Mitmdump]:
     tmp_path = tmp_path_factory.mktemp("reverse")
     config = write_config(tmp_path / "kong.yaml", main_routes(local_lambda.port))

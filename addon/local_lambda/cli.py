@@ -1,6 +1,6 @@
 """``local-lambda``: serve the functions of a functions file over the Lambda Invoke API.
 
-    python scripts/local_lambda.py --functions configs/functions.yaml --port 3001
+    local-lambda --functions configs/functions.yaml          (or python -m local_lambda ...)
 
 Prints ``local-lambda listening on http://HOST:PORT`` once the workers are warm (``--port 0``
 picks a free port), then one line per function. SIGINT/SIGTERM end it and its workers.
@@ -23,6 +23,9 @@ from local_lambda.server import LocalLambda
 from local_lambda.sigv4 import SignatureVerifier
 from local_lambda.workers import DEFAULT_IDLE_TIMEOUT, WorkerManager
 
+# The README, scripts/demo and configs/example.yaml use the same port.
+DEFAULT_PORT = 9001
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -44,7 +47,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--functions", required=True, help="the functions YAML file")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0: a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: a free one)",
+    )
     parser.add_argument(
         "--access-key", default="test", help="accepted access key id (default test)"
     )

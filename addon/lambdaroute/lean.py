@@ -1,0 +1,133 @@
+"""``lambda-route --lean``: a mitmproxy master with only the addons a Lambda route and plain
+pass-through need.
+
+mitmdump loads ~36 addons and every hook event of every flow visits each of them; most do
+nothing unless an option turns them on. The lean master loads the ones that matter with
+default options (proxy server, modes, TLS interception, DNS, scripts, the defaults that
+change pass-through traffic: ``block_global``, h2c, Alt-Svc, ECH) plus a cheap one-line
+flow log, and declares the options of all the others. Left out with default options: the
+mitm.it page (fetch the CA from the confdir), console/web commands (export, cut...).
+An option of a left-out addon that is set (``-w``, ``--map-remote``, ``--set
+stickycookie=...``, a filter expression, ``-r``...) loads that addon at start-up, so
+nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from mitmproxy import addonmanager, addons, hooks, master, options
+from mitmproxy.addons import dumper, errorcheck, keepserving, readfile
+from mitmproxy.tools import cmdline
+from mitmproxy.tools import main as mitmproxy_main
+
+from lambdaroute.addon import LambdaRoute
+from lambdaroute.flowlog import FlowLog
+
+logger = logging.getLogger(__name__)
+
+# By class name: mitmproxy 12 renamed StripDnsHttpsRecords to StripECH and dropped
+# UpdateAltSvc, so the set is picked from whatever default_addons() holds.
+LEAN_ADDONS = frozenset(
+    {
+        "Core",
+        "Block",
+        "StripDnsHttpsRecords",
+        "StripECH",
+        "DisableH2C",
+        "Proxyserver",
+        "DnsResolver",
+        "ScriptLoader",
+        "NextLayer",
+        "TlsConfig",
+        "UpdateAltSvc",
+    }
+)
+
+
+def _split_default_addons() -> tuple[list[Any], list[Any]]:
+    """(the lean set, every other addon mitmdump has, Dumper last)."""
+    lean: list[Any] = []
+    left_out: list[Any] = []
+    for addon in addons.default_addons():
+        (lean if type(addon).__name__ in LEAN_ADDONS else left_out).append(addon)
+    return lean, [*left_out, readfile.ReadFileStdin(), dumper.Dumper()]
+
+
+def _declared_already(loader: addonmanager.Loader) -> None:
+    pass
+
+
+class _RecordingLoader(addonmanager.Loader):
+    """Notes the options an addon declares, also those another addon declared already."""
+
+    def __init__(self, master: master.Master) -> None:
+        super().__init__(master)
+        self.names: list[str] = []
+
+    def add_option(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.names.append(name)
+        super().add_option(name, *args, **kwargs)
+
+
+class LeanMaster(master.Master):
+    def __init__(self, opts: options.Options) -> None:
+        super().__init__(opts, with_termlog=True)
+        lean, on_demand = _split_default_addons()
+        self.addons.add(*lean)
+        self.flow_log = FlowLog()
+        self.addons.add(self.flow_log, LambdaRoute())
+        self.addons.add(keepserving.KeepServing(), errorcheck.ErrorCheck())
+        # Declare the left-out addons' options so that the command line and --set know them.
+        self._on_demand: list[tuple[Any, list[str]]] = []
+        for addon in on_demand:
+            loader = _RecordingLoader(self)
+            if hasattr(addon, "load"):
+                addon.load(loader)
+            self._on_demand.append((addon, loader.names))
+
+    def needed_addons(self) -> list[tuple[Any, list[str]]]:
+        """The left-out addons whose options are set, with the options that ask for them."""
+        needed = []
+        for addon, names in self._on_demand:
+            if isinstance(addon, dumper.Dumper):
+                # flow_detail 0/1 is the flow log's off/on; more detail needs the Dumper.
+                changed = [n for n in names if n != "flow_detail" and self.options.has_changed(n)]
+                if self.options.flow_detail > 1:
+                    changed.append("flow_detail")
+            else:
+                changed = [n for n in names if self.options.has_changed(n)]
+            if changed:
+                needed.append((addon, changed))
+        return needed
+
+    async def run(self) -> None:
+        for addon, changed in self.needed_addons():
+            logger.info(f"--lean: loading {type(addon).__name__} for {', '.join(changed)}")
+            # Its options are declared (``__init__``). Loading it again would re-declare
+            # them, and mitmproxy resets an option whose help text it reflowed.
+            setattr(addon, "load", _declared_already)  # noqa: B010
+            self.addons.add(addon)
+            delattr(addon, "load")
+            self.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(self.options.keys())))
+            if isinstance(addon, dumper.Dumper):
+                self.flow_log.enabled = False
+        await super().run()
+
+
+def run_lean(arguments: Sequence[str]) -> None:
+    """Parse mitmdump's command line and run the lean master (as ``mitmdump`` would)."""
+
+    def filter_options(args: Any) -> dict[str, str]:
+        if args.filter_args:
+            expression = " ".join(args.filter_args)
+            return dict(
+                save_stream_filter=expression,
+                readfile_filter=expression,
+                dumper_filter=expression,
+            )
+        return {}
+
+    mitmproxy_main.run(LeanMaster, cmdline.mitmdump, arguments, filter_options)

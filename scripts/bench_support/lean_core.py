@@ -1,0 +1,169 @@
+"""Scenario ``lean`` (issue 12): ``lambda-route --lean`` against plain ``mitmdump -s``.
+
+Four proxies, all reverse mode, quiet (``-q``: mitmdump's Dumper and the lean flow log off,
+as in the other scenarios), lazy connections:
+
+    pass-full   mitmdump, no addon, to the upstream peer
+    pass-lean   lambda-route --lean, an empty config (nothing routed), to the upstream peer
+    stack-full  mitmdump -s addon/lambda_route.py, every request to the local Lambda server
+    stack-lean  lambda-route --lean, the same config
+
+The whole stack is the real local server (``local-lambda``, configs/functions.yaml's
+``proxy`` function, API Gateway v1 + proxy integration). Rounds alternate the four, the
+order rotating; ratios are medians of per-round ratios.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_support.drivers import LoadSpec, drive
+from bench_support.environment import ROOT
+from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, free_port
+from bench_support.scenarios import Settings, check, medians
+
+LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
+TARGETS = ("pass-full", "pass-lean", "stack-full", "stack-lean")
+
+STACK_CONFIG = """\
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://127.0.0.1:9
+    routes:
+      - name: stack
+        paths: [/]
+        strip_path: false
+        plugins:
+          - name: aws-lambda
+            config:
+              function_name: proxy
+              aws_region: us-east-1
+              aws_key: test
+              aws_secret: test
+              host: 127.0.0.1
+              port: {port}
+              disable_https: true
+              awsgateway_compatible: true
+              is_proxy_integration: true
+"""
+EMPTY_CONFIG = '_format_version: "3.0"\n'
+
+
+def start_local_lambda(group: ProcessGroup) -> Proc:
+    argv = [PYTHON, "-m", "local_lambda", "--functions", str(ROOT / "configs" / "functions.yaml")]
+    argv += ["--port", "0", "--quiet"]
+    log = group.workdir / "local-lambda.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = Proc("local-lambda", popen, 0, log)
+    group.procs.append(proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "listening on http://" in line:
+                proc.port = int(line.rsplit(":", 1)[1])
+                return proc
+        if popen.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise StartError(f"local-lambda did not start:\n{proc.log_tail()}")
+
+
+def start_proxies(group: ProcessGroup, upstream_port: int, lambda_port: int) -> dict[str, Proc]:
+    stack = group.workdir / "lean-stack.yaml"
+    stack.write_text(STACK_CONFIG.format(port=lambda_port))
+    empty = group.workdir / "lean-empty.yaml"
+    empty.write_text(EMPTY_CONFIG)
+    addon = str(ROOT / "addon" / "lambda_route.py")
+    proxies = {
+        "pass-full": group.start_mitmdump("pass-full", upstream_port, []),
+        "pass-lean": _lean(group, "pass-lean", upstream_port, empty),
+        "stack-full": group.start_mitmdump(
+            "stack-full", upstream_port, ["-s", addon, "--set", f"lambda_config={stack}"]
+        ),
+        "stack-lean": _lean(group, "stack-lean", upstream_port, stack),
+    }
+    for proc in proxies.values():
+        group.wait_listening(proc)
+    return proxies
+
+
+def _lean(group: ProcessGroup, name: str, upstream_port: int, config: Path) -> Proc:
+    """Like group.start_mitmdump, with the lean master instead of mitmdump."""
+    port = free_port()
+    argv = [PYTHON, "-c", LEAN, "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]
+    argv += ["--mode", f"reverse:http://127.0.0.1:{upstream_port}"]
+    argv += ["--set", "connection_strategy=lazy", "--set", f"lambda_config={config}"]
+    popen, log = group._popen(name, argv, None)
+    lean = Proc(name, popen, port, log)
+    group.procs.append(lean)
+    return lean
+
+
+def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
+    upstream = group.start_peer("lean-upstream", "upstream", _body(group.workdir))
+    local = start_local_lambda(group)
+    proxies = start_proxies(group, upstream.port, local.port)
+    own = [upstream.pid, local.pid, *(p.pid for p in proxies.values())]
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in TARGETS}
+    for round_index in range(settings.rounds):
+        shift = round_index % len(TARGETS)
+        for target in TARGETS[shift:] + TARGETS[:shift]:
+            spec = LoadSpec(
+                proxies[target].port,
+                settings.throughput_connections,
+                settings.throughput_duration,
+                warmup=settings.warmup,
+                path="/bench/items",
+            )
+            runs[target].append(drive(spec, settings.generator, proxies[target].pid, own))
+    summary = {t: medians(r) for t, r in runs.items()}
+    stack = _ratio(runs, "stack-lean", "stack-full")
+    passthrough = _ratio(runs, "pass-lean", "pass-full")
+    return {
+        "generator": settings.generator,
+        "connections": settings.throughput_connections,
+        "rounds": settings.rounds,
+        "targets": summary,
+        "ratios": {"stack lean/full": stack, "pass lean/full": passthrough},
+        "checks": [
+            check("whole stack --lean/mitmdump -s req/s >= 1.8", stack, 1.8, at_least=True),
+            check("passthrough --lean/mitmdump req/s >= 1.8", passthrough, 1.8, at_least=True),
+        ],
+    }
+
+
+def _ratio(runs: dict[str, list[dict[str, Any]]], over: str, under: str) -> float | None:
+    pairs = [
+        top["rps"] / bottom["rps"]
+        for top, bottom in zip(runs[over], runs[under], strict=False)
+        if top.get("rps") and bottom.get("rps") and not top.get("errors")
+    ]
+    return round(statistics.median(pairs), 3) if pairs else None
+
+
+def _body(workdir: Path) -> Path:
+    body = workdir / "lean-upstream-body.json"
+    body.write_text('{"ok": true}')
+    return body
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"lean core ({result['connections']} connections, {result['rounds']} rounds):"]
+    for target, summary in result["targets"].items():
+        cpu = summary.get("cpu_us_per_request")
+        lines.append(
+            f"  {target:<11} {summary['rps'] or 0:8.0f} req/s  "
+            f"p50 {summary['p50_ms'] or 0:6.1f} ms  "
+            f"cpu {cpu or 0:6.0f} us/req"
+        )
+    for name, value in result["ratios"].items():
+        lines.append(f"  {name}: {value}")
+    for item in result["checks"]:
+        lines.append(f"  {item['target']}: {'met' if item['met'] else item['miss']}")
+    return "\n".join(lines)
