@@ -54,7 +54,15 @@ from bench_support.procs import ProcessGroup
 from bench_support.scenarios import MIB, Settings
 
 ALL_SCENARIOS = (
-    "throughput", "latency", "slow", "big", "leak", "stages", "hugebodies", "soak", "lean"
+    "throughput",
+    "latency",
+    "slow",
+    "big",
+    "leak",
+    "stages",
+    "hugebodies",
+    "soak",
+    "lean",
 )
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
