@@ -57,6 +57,7 @@ class RuntimeApiPeer:
         self.next_calls = 0
         self.rejected: list[tuple[str, int]] = []
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -66,6 +67,9 @@ class RuntimeApiPeer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for connection in self._connections:
+            connection.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
 
     def invoke(
         self, event: Any = None, *, raw: bytes | None = None, timeout_s: float = 30.0,
@@ -91,6 +95,9 @@ class RuntimeApiPeer:
         return invocation
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             while True:
                 request_line = await reader.readline()
@@ -99,9 +106,14 @@ class RuntimeApiPeer:
                 method, target, _version = request_line.decode("latin-1").split(" ", 2)
                 headers = await _read_fields(reader)
                 await self._route(method, target, headers, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:
+            # close() cancels connections blocked in /next; ending normally keeps Python
+            # 3.11's start_server callback from logging the cancellation as an error.
             return
         finally:
+            self._connections.discard(task)
             writer.close()
 
     async def _route(
@@ -111,11 +123,11 @@ class RuntimeApiPeer:
         path = target.removeprefix(_PREFIX)
         if method == "GET" and path == "invocation/next":
             self.next_calls += 1
-            invocation = await self._pending.get()
-            await _answer(writer, 200, invocation.event, invocation.headers)
+            queued = await self._pending.get()
+            await _answer(writer, 200, queued.event, queued.headers)
             return
         chunk_queue = None
-        invocation = None
+        invocation: Invocation | None = None
         parts = path.split("/")
         if method == "POST" and len(parts) == 3 and parts[0] == "invocation":
             invocation = self._invocations.get(parts[1])
