@@ -56,6 +56,9 @@ class RuntimeApiPeer:
         self.init_error: asyncio.Future[Posted] = asyncio.get_running_loop().create_future()
         self.next_calls = 0
         self.rejected: list[tuple[str, int]] = []
+        # Close the next reused keep-alive connection on its next request, unanswered: what a
+        # server closing an idle connection looks like when the close races the reuse.
+        self.drop_next_reused_connection = False
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -98,10 +101,15 @@ class RuntimeApiPeer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        requests = 0
         try:
             while True:
                 request_line = await reader.readline()
                 if not request_line:
+                    return
+                requests += 1
+                if requests > 1 and self.drop_next_reused_connection:
+                    self.drop_next_reused_connection = False
                     return
                 method, target, _version = request_line.decode("latin-1").split(" ", 2)
                 headers = await _read_fields(reader)

@@ -199,3 +199,12 @@ async def test_event_that_is_not_json_is_an_invocation_error(tmp_path: Path) -> 
         posted = await node.answer(node.peer.invoke(raw=b"not json"))
         assert posted.json()["errorType"] == "SyntaxError"
         assert (await node.invoke({"ok": True})).json()["event"] == {"ok": True}
+
+
+async def test_keep_alive_connection_closed_by_the_server_is_replaced(tmp_path: Path) -> None:
+    async with node_runtime(tmp_path, "cjs", "index.handler") as node:
+        assert (await node.invoke({"n": 1})).kind == "response"
+        node.peer.drop_next_reused_connection = True
+        assert (await node.invoke({"n": 2})).json()["event"] == {"n": 2}
+        assert not node.peer.drop_next_reused_connection
+        assert node.process.returncode is None

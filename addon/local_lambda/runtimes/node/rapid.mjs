@@ -6,6 +6,7 @@ import { toRapidResponse } from './errors.mjs';
 
 const ERROR_TYPE = 'Lambda-Runtime-Function-Error-Type';
 const ERROR_BODY = 'Lambda-Runtime-Function-Error-Body';
+const RETRYABLE = new Set(['ECONNRESET', 'EPIPE']);
 
 export class RuntimeApiClient {
   constructor(hostAndPort) {
@@ -27,12 +28,23 @@ export class RuntimeApiClient {
     });
   }
 
-  /** Send a whole body; resolves with {status, headers, body} once the answer is read. */
-  #exchange(method, path, headers, body) {
+  /**
+   * Send a whole body; resolves with {status, headers, body} once the answer is read. A
+   * keep-alive connection that the server closed while it sat idle (its close racing our
+   * reuse) fails before the server saw the request: that one is retried on a new connection.
+   */
+  #exchange(method, path, headers, body, retried = false) {
     return new Promise((resolve, reject) => {
       const request = this.#request(method, path, headers);
       request.on('response', (response) => collect(response, resolve, reject));
-      request.on('error', reject);
+      request.on('error', (error) => {
+        const staleConnection = request.reusedSocket && RETRYABLE.has(error.code);
+        if (staleConnection && !retried) {
+          resolve(this.#exchange(method, path, headers, body, true));
+        } else {
+          reject(error);
+        }
+      });
       request.end(body);
     });
   }
