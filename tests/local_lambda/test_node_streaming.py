@@ -98,3 +98,17 @@ async def test_misused_streams_are_reported_not_hung(tmp_path: Path) -> None:
             posted.headers.get("lambda-runtime-function-error-type")
         )
         assert error_type == "Runtime.MalformedStreamingHandler"
+
+
+async def test_prelude_without_body(tmp_path: Path) -> None:
+    async with node_runtime(tmp_path, "streaming", "index.emptyHttp") as node:
+        posted = await node.invoke({})
+        assert posted.body == b'{"statusCode":204}' + b"\x00" * 8
+
+
+async def test_awslambda_global_can_be_turned_off(tmp_path: Path) -> None:
+    async with node_runtime(tmp_path, "globals", "index.handler") as node:
+        assert (await node.invoke({})).json() == {"awslambda": "object"}
+    off = {"AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA": "1"}
+    async with node_runtime(tmp_path, "globals", "index.handler", off) as node:
+        assert (await node.invoke({})).json() == {"awslambda": "undefined"}

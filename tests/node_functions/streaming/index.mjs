@@ -54,3 +54,7 @@ export const highWaterMark = awslambda.streamifyResponse(
   },
   { highWaterMark: 1234 },
 );
+
+export const emptyHttp = awslambda.streamifyResponse(async (event, responseStream) => {
+  awslambda.HttpResponseStream.from(responseStream, { statusCode: 204 }).end();
+});
