@@ -95,7 +95,12 @@ export class InvocationLoop {
       state = 'done';
       hooks.setBeforeExit(null);
       if (!context.callbackWaitsForEmptyEventLoop) this.scheduleNext();
-      else hooks.setBeforeExit(() => setImmediate(() => this.scheduleNext()));
+      else {
+        hooks.setBeforeExit(() => {
+          hooks.setBeforeExit(null);
+          setImmediate(() => this.scheduleNext());
+        });
+      }
     };
     const fail = async (error) => {
       if (state !== 'running') return;
@@ -118,8 +123,8 @@ export class InvocationLoop {
       }
       if ((await pending) !== undefined) console.warn('Streaming handlers ignore return values.');
       await finished(stream);
-      const answer = await stream.answered;
-      if (state === 'running' && answer) finish();
+      await stream.answered;
+      if (state === 'running') finish();
     } catch (error) {
       await fail(error);
     }

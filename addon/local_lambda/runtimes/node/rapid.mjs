@@ -86,13 +86,7 @@ export class RuntimeApiClient {
       'Content-Length': bytes.length,
       ...headers,
     }, bytes);
-    if (answer.status >= 300) {
-      // What AWS's runtime does too: the Runtime API refused (e.g. an oversized payload, a
-      // second answer); the platform reports it to the caller, the runtime carries on.
-      process.stderr.write(
-        `Runtime API answered ${answer.status} to POST ${path}: ${answer.body}\n`,
-      );
-    }
+    if (answer.status >= 300) reportRefusal(answer, `POST ${path}`);
     return answer;
   }
 
@@ -110,6 +104,9 @@ export class RuntimeApiClient {
     const answered = new Promise((resolve, reject) => {
       request.on('response', (response) => collect(response, resolve, reject));
       request.on('error', reject);
+    }).then((answer) => {
+      if (answer.status >= 300) reportRefusal(answer, 'POST (streaming) response');
+      return answer;
     });
     return { request, answered };
   }
@@ -122,6 +119,14 @@ export function errorTrailers(error) {
     [ERROR_TYPE]: headerSafe(payload.errorType),
     [ERROR_BODY]: Buffer.from(safeJson(payload)).toString('base64'),
   };
+}
+
+/**
+ * The Runtime API refused an answer (an oversized payload, a second answer for one id): the
+ * platform reports it to the caller; the runtime says so on stderr and carries on, as AWS's.
+ */
+function reportRefusal(answer, what) {
+  process.stderr.write(`Runtime API answered ${answer.status} to ${what}: ${answer.body}\n`);
 }
 
 function collect(response, resolve, reject) {
