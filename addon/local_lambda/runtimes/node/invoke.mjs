@@ -35,7 +35,7 @@ export class InvocationLoop {
     const requestId = requestIdOf(headers);
     setRequestId(requestId);
     forwardTraceId(headers);
-    if (this.metadata.streaming) this.#streaming(requestId, body, headers);
+    if (this.metadata.streaming) await this.#streaming(requestId, body, headers);
     else this.#buffered(requestId, body, headers);
   }
 
@@ -114,7 +114,11 @@ export class InvocationLoop {
     hooks.setBeforeExit(() => {
       if (state !== 'running') return;
       if (stream.writableFinished) finish();
-      else fail(new InvalidStreamingOperation('Response stream is not finished.'));
+      else {
+        fail(new InvalidStreamingOperation('Response stream is not finished.')).catch(
+          hooks.runtimeApiLost,
+        );
+      }
     });
     try {
       const pending = this.handler(JSON.parse(body), stream, attachInvocationData(context, headers));

@@ -30,11 +30,6 @@ export class ResponseStream extends Writable {
     this.#contentType = contentType;
   }
 
-  /** True once the POST has started: errors can then only go out as trailers. */
-  get bodyStarted() {
-    return this.#request !== null;
-  }
-
   /** Resolves with the Runtime API's answer to the POST, once the stream has ended. */
   get answered() {
     return this.#answered;
