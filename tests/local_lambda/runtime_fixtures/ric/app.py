@@ -9,10 +9,9 @@ def handler(event, context):
         raise ValueError(event["fail"])
     if event.get("sleep"):
         time.sleep(event["sleep"])
-    if event.get("fork"):
-        if os.fork() == 0:
-            time.sleep(60)
-            os._exit(0)
+    if event.get("fork") and os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
     if event.get("exit"):
         os._exit(event["exit"])
     print("ric handler ran")
