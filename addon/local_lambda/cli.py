@@ -19,6 +19,7 @@ from aiohttp import web
 from local_lambda.console import ConsoleEcho
 from local_lambda.errors import FunctionsFileError
 from local_lambda.functions import FunctionSpec, FunctionTable, load_functions
+from local_lambda.runtimes import module_for
 from local_lambda.server import LocalLambda
 from local_lambda.sigv4 import SignatureVerifier
 from local_lambda.workers import DEFAULT_IDLE_TIMEOUT, WorkerManager
@@ -77,7 +78,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def describe(spec: FunctionSpec) -> str:
-    extras = [f"timeout {spec.timeout:g} s", f"{spec.memory_size} MB"]
+    extras = [
+        spec.runtime if spec.runtime != "python" else "python",
+        f"timeout {spec.timeout:g} s",
+        f"{spec.memory_size} MB",
+    ]
     if spec.aliases:
         extras.append("aliases " + ", ".join(f"{a}->{v}" for a, v in spec.aliases.items()))
     if spec.reserved_concurrency is not None:
@@ -87,8 +92,18 @@ def describe(spec: FunctionSpec) -> str:
 
 async def serve(args: argparse.Namespace, specs: dict[str, FunctionSpec]) -> None:
     table = FunctionTable(specs, args.region, args.account_id)
-    manager = WorkerManager(specs, args.region, args.max_concurrency, args.idle_timeout)
-    verifier = None if args.no_verify else SignatureVerifier(args.access_key, args.secret_key)
+    manager = WorkerManager(
+        specs,
+        args.region,
+        args.max_concurrency,
+        args.idle_timeout,
+        (args.access_key, args.secret_key),
+    )
+    verifier = (
+        None
+        if args.no_verify
+        else SignatureVerifier(args.access_key, args.secret_key, region=args.region)
+    )
     echo = None if args.quiet else ConsoleEcho()
     server = LocalLambda(table, manager, verifier, echo)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
@@ -125,6 +140,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         specs = load_functions(args.functions)
     except FunctionsFileError as exc:
         print(f"local-lambda: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    problems = [
+        f"function '{spec.name}': {problem}"
+        for spec in specs.values()
+        if (problem := module_for(spec.runtime).missing(spec))
+    ]
+    if problems:
+        for problem in problems:
+            print(f"local-lambda: error: {args.functions}: {problem}", file=sys.stderr)
         sys.exit(2)
     try:
         asyncio.run(serve(args, specs))

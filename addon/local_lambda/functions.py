@@ -42,7 +42,17 @@ _VERSION = re.compile(r"[1-9]\d{0,9}")
 _ENV_NAME = re.compile(r"[A-Za-z]\w*")
 _PY_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _QUALIFIER = re.compile(r"[A-Za-z0-9$_-]{1,128}")
-_FIELDS = ("handler", "timeout", "memory_size", "environment", "aliases", "reserved_concurrency")
+_FIELDS = (
+    "handler",
+    "runtime",
+    "code",
+    "command",
+    "timeout",
+    "memory_size",
+    "environment",
+    "aliases",
+    "reserved_concurrency",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +60,27 @@ class FunctionSpec:
     """One declared function."""
 
     name: str
-    handler_file: Path
-    """Absolute path of the handler's Python file."""
+    handler_file: Path | None
+    """Absolute path of a Python handler's file (None for the other runtimes)."""
     handler_name: str
-    """Name of the handler callable in that file."""
+    """Name of the Python handler callable in that file."""
     timeout: float
     memory_size: int
     environment: Mapping[str, str]
     aliases: Mapping[str, str]
     """Alias name -> version ("1", "2", ... or "$LATEST")."""
     reserved_concurrency: int | None
+    runtime: str = "python"
+    """"python" (the path.py:fn form), python3.x, nodejs2x.x, provided*, or "command"."""
+    code_dir: Path = Path()
+    """LAMBDA_TASK_ROOT: the worker's working directory."""
+    handler_text: str = ""
+    """_HANDLER as written in the file (AWS's form) for the runtimes other than "python"."""
+    command: tuple[str, ...] = ()
+
+    @property
+    def uses_runtime_api(self) -> bool:
+        return self.handler_file is None
 
     @property
     def versions(self) -> frozenset[str]:
@@ -67,6 +88,8 @@ class FunctionSpec:
 
     @property
     def handler(self) -> str:
+        if self.handler_file is None or self.handler_text:
+            return self.handler_text
         return f"{self.handler_file}:{self.handler_name}"
 
 
@@ -122,13 +145,19 @@ def _load_function(shown: str, base: Path, name: Any, body: Any) -> FunctionSpec
     unknown = sorted(str(key) for key in body if key not in _FIELDS)
     if unknown:
         raise fail(unknown[0], f"unknown field; the fields are {', '.join(_FIELDS)}")
-    if "handler" not in body:
-        raise fail("handler", "required, e.g. functions/echo.py:handler")
-    handler_file, handler_name = _handler(body["handler"], base, fail)
+    aws_form = _aws_form(body, base, fail)
+    if aws_form is None:
+        if "handler" not in body:
+            raise fail("handler", "required, e.g. functions/echo.py:handler")
+        handler_file, handler_name = _handler(body["handler"], base, fail)
+        aws_form = {
+            "handler_file": handler_file,
+            "handler_name": handler_name,
+            "code_dir": handler_file.parent,
+        }
     return FunctionSpec(
         name=name,
-        handler_file=handler_file,
-        handler_name=handler_name,
+        **aws_form,
         timeout=_number(body.get("timeout", DEFAULT_TIMEOUT), 1, 900, "timeout", fail),
         memory_size=int(
             _number(
@@ -139,6 +168,66 @@ def _load_function(shown: str, base: Path, name: Any, body: Any) -> FunctionSpec
         aliases=_aliases(body.get("aliases", {}), fail),
         reserved_concurrency=_reserved(body.get("reserved_concurrency"), fail),
     )
+
+
+def _aws_form(body: dict[str, Any], base: Path, fail: Any) -> dict[str, Any] | None:
+    """The fields of the runtime/code/handler and command forms, or None (path.py:fn form)."""
+    from local_lambda.runtimes import NODEJS, PROVIDED, PYTHON
+
+    if not any(key in body for key in ("runtime", "code", "command")):
+        return None
+    if "runtime" in body and "command" in body:
+        raise fail("command", "give either 'runtime' or 'command', not both")
+    code_value = body.get("code", ".")
+    if not isinstance(code_value, str):
+        raise fail("code", f"expected a directory path, got {code_value!r}")
+    code_dir = (base / code_value).resolve()
+    if not code_dir.is_dir():
+        raise fail("code", f"directory not found: {code_dir}")
+    handler = body.get("handler", "")
+    if not isinstance(handler, str):
+        raise fail("handler", f"expected a string, got {handler!r}")
+    fields: dict[str, Any] = {
+        "handler_file": None,
+        "handler_name": "",
+        "code_dir": code_dir,
+        "handler_text": handler,
+    }
+    if "command" in body:
+        command = body["command"]
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(part, str | int) for part in command)
+        ):
+            raise fail("command", f"expected a list of arguments, got {command!r}")
+        return {**fields, "runtime": "command", "command": tuple(str(p) for p in command)}
+    runtime = body.get("runtime")
+    if not isinstance(runtime, str) or not (
+        NODEJS.fullmatch(runtime) or runtime in PROVIDED or PYTHON.fullmatch(runtime)
+    ):
+        raise fail(
+            "runtime",
+            f"expected nodejs18.x/nodejs20.x/nodejs22.x, provided/provided.al2/provided.al2023 "
+            f"or python3.x, got {runtime!r}",
+        )
+    if runtime in PROVIDED:
+        return {**fields, "runtime": runtime}
+    module, _, function = handler.rpartition(".")
+    if not module or not function:
+        form = "module.function" if runtime.startswith("python") else "file.export"
+        raise fail("handler", f"expected AWS's {form} form, got {handler!r}")
+    if runtime.startswith("python"):
+        if not _PY_IDENTIFIER.fullmatch(function):
+            raise fail("handler", f"{function!r} is not a Python function name")
+        handler_file = code_dir / (module.replace(".", "/") + ".py")
+        return {
+            **fields,
+            "runtime": runtime,
+            "handler_file": handler_file,
+            "handler_name": function,
+        }
+    return {**fields, "runtime": runtime}
 
 
 def _handler(value: Any, base: Path, fail: Any) -> tuple[Path, str]:

@@ -59,6 +59,7 @@ class SignatureVerifier:
     access_key: str
     secret_key: str = field(repr=False)
     service: str = "lambda"
+    region: str = "us-east-1"
     _signing_keys: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
 
     def verify(
@@ -76,6 +77,10 @@ class SignatureVerifier:
         auth = parse_authorization(header)
         if auth.access_key != self.access_key:
             raise unrecognized_client()
+        if auth.region != self.region:
+            raise invalid_signature(
+                f"Credential should be scoped to a valid region, not '{auth.region}'. "
+            )
         if auth.service != self.service:
             raise invalid_signature(
                 f"Credential should be scoped to correct service: '{self.service}'. "

@@ -25,9 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import local_lambda
+from local_lambda.api_worker import ApiWorker, start_api_worker
 from local_lambda.errors import ServiceError, too_many_requests
 from local_lambda.functions import FunctionSpec, Target
+from local_lambda.process import kill_group, watch_exit
 from local_lambda.runtime import pack_with_meta, split_meta
+from local_lambda.runtime_api import RuntimeApi
+from local_lambda.runtimes import module_for
 
 DEFAULT_IDLE_TIMEOUT = 600.0
 """Seconds an idle worker is kept warm before it is ended (Lambda keeps them minutes)."""
@@ -120,10 +124,28 @@ class Worker:
             raise WorkerExited(await self.process.wait()) from None
 
     async def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+        kill_group(self.process.pid)
         await self.process.wait()
+
+    async def exchange(self, meta: dict[str, Any], payload: bytes, log: _LogBuilder) -> Any:
+        """Send the invocation and read its logs and result; None if it timed out."""
+        await self.send(pack_with_meta(b"I", meta, payload))
+        try:
+            async with asyncio.timeout(meta["timeout"]):
+                while True:
+                    kind, body = await self.read_frame()
+                    if kind == b"L":
+                        log.output(body.decode("utf-8", "replace"))
+                        continue
+                    result, out = split_meta(body)
+                    break
+        except TimeoutError:
+            return None
+        self.max_memory_mb = result["max_memory_mb"]
+        return out, result["error"], result["duration_ms"]
+
+
+AnyWorker = Worker | ApiWorker
 
 
 @dataclass(slots=True)
@@ -132,22 +154,27 @@ class FunctionPool:
 
     spec: FunctionSpec
     environment: dict[str, str]
-    idle: list[Worker] = field(default_factory=list)
+    api: RuntimeApi
+    idle: list[AnyWorker] = field(default_factory=list)
     busy: int = 0
     generation: int = 0
-    code_stamp: tuple[int, int, int] | None = None
+    code_stamp: Any = None
 
-    def check_code(self) -> list[Worker]:
+    def check_code(self) -> list[AnyWorker]:
         """Start a new generation if the handler file changed; return the idle workers to end.
 
         One ``os.stat`` per invocation: the inode cache answers it in microseconds, and it
         is what makes an edit visible on the very next invocation.
         """
-        try:
-            stat = os.stat(self.spec.handler_file)
-            stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        except OSError:
-            stamp = None
+        stamp: Any
+        if self.spec.handler_file is None:
+            stamp = code_stamp(self.spec.code_dir)
+        else:
+            try:
+                stat = os.stat(self.spec.handler_file)
+                stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            except OSError:
+                stamp = None
         if stamp == self.code_stamp:
             return []
         self.code_stamp = stamp
@@ -155,8 +182,14 @@ class FunctionPool:
         stale, self.idle = self.idle, []
         return stale
 
-    async def start_worker(self) -> Worker:
+    async def start_worker(self) -> AnyWorker:
         spec = self.spec
+        if spec.uses_runtime_api:
+            argv = module_for(spec.runtime).argv(spec)
+            return await start_api_worker(
+                self.api, argv, self.environment, str(spec.code_dir), self.generation
+            )
+        assert spec.handler_file is not None
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-P",  # not the cwd (the handler's directory) first on sys.path: runtime.py does it
@@ -167,9 +200,10 @@ class FunctionPool:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=self.environment,
-            cwd=spec.handler_file.parent,
+            cwd=spec.code_dir,
             start_new_session=True,
         )
+        watch_exit(process.pid)
         worker = Worker(process, self.generation)
         spawned = time.perf_counter()
         logs: list[str] = []
@@ -194,25 +228,63 @@ class FunctionPool:
         return worker
 
 
-def worker_environment(spec: FunctionSpec, region: str) -> dict[str, str]:
-    """The process environment: the server's, the function's, then the Lambda variables."""
+def code_stamp(code_dir: Path, limit: int = 2000) -> tuple[Any, ...]:
+    """Names, mtimes and sizes of the code directory's files (not node_modules, not dot
+    directories, at most ``limit`` entries): a change means fresh workers."""
+    stamp: list[Any] = []
+    pending = [code_dir]
+    while pending and len(stamp) < limit:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            stamp.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
+            if entry.is_dir(follow_symlinks=False) and not (
+                entry.name.startswith(".") or entry.name in ("node_modules", "__pycache__")
+            ):
+                pending.append(Path(entry.path))
+    return tuple(sorted(stamp))
+
+
+def worker_environment(
+    spec: FunctionSpec, region: str, credentials: tuple[str, str] = ("test", "test")
+) -> dict[str, str]:
+    """The process environment: the server's, Lambda's variables, then the function's.
+
+    Credentials: the caller's ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and session
+    token) when it has them, else the server's ``--access-key``/``--secret-key``.
+    """
     environment = dict(os.environ)
-    environment.update(spec.environment)
+    if "AWS_ACCESS_KEY_ID" not in environment or "AWS_SECRET_ACCESS_KEY" not in environment:
+        environment["AWS_ACCESS_KEY_ID"], environment["AWS_SECRET_ACCESS_KEY"] = credentials
+        environment.pop("AWS_SESSION_TOKEN", None)
     python_path = environment.get("PYTHONPATH")
+    runtime = module_for(spec.runtime)
+    execution_env = runtime.execution_env(spec)
+    environment.pop("AWS_EXECUTION_ENV", None)
     environment.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
-            "LAMBDA_TASK_ROOT": str(spec.handler_file.parent),
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(Path(runtime.__file__ or _ADDON_DIR).resolve().parent),
+            "TZ": ":UTC",
             "_HANDLER": spec.handler,
             "PYTHONPATH": _ADDON_DIR + (os.pathsep + python_path if python_path else ""),
+            **({"AWS_EXECUTION_ENV": execution_env} if execution_env else {}),
         }
     )
+    environment.update(spec.environment)
     return environment
 
 
@@ -225,16 +297,18 @@ class WorkerManager:
         region: str,
         max_concurrency: int,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        credentials: tuple[str, str] = ("test", "test"),
     ) -> None:
+        self._api = RuntimeApi()
         self._pools = {
-            name: FunctionPool(spec, worker_environment(spec, region))
+            name: FunctionPool(spec, worker_environment(spec, region, credentials), self._api)
             for name, spec in specs.items()
         }
         self._max_concurrency = max_concurrency
         self._idle_timeout = idle_timeout
         self._idle_reaper: asyncio.Task[None] | None = None
         self._running = 0
-        self._busy_workers: set[Worker] = set()
+        self._busy_workers: set[AnyWorker] = set()
         self._reaping: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -318,11 +392,21 @@ class WorkerManager:
         self._busy_workers.add(worker)
         reusable = False
         try:
-            outcome = await self._exchange(worker, pool.spec, call, log)
-            reusable = outcome is not None
-            if outcome is None:
+            meta = {
+                "request_id": call.request_id,
+                "version": call.target.version,
+                "invoked_arn": call.target.invoked_arn,
+                "timeout": pool.spec.timeout,
+                "log_stream": worker.log_stream(call.target.version),
+                "client_context": call.client_context,
+                "trace_id": call.trace_id,
+            }
+            answer = await worker.exchange(meta, call.payload, log)
+            reusable = answer is not None
+            if answer is None:
                 return log.timed_out((time.perf_counter() - started) * 1000, worker.max_memory_mb)
-            return outcome
+            payload, failed, duration_ms = answer
+            return log.finish(payload, failed, duration_ms, worker.max_memory_mb)
         except WorkerExited as exc:
             return log.crashed(exc, (time.perf_counter() - started) * 1000, worker.max_memory_mb)
         finally:
@@ -333,7 +417,7 @@ class WorkerManager:
             else:
                 self._reap([worker])
 
-    def _take_idle(self, pool: FunctionPool) -> Worker | None:
+    def _take_idle(self, pool: FunctionPool) -> AnyWorker | None:
         """The most recently used idle worker (the warmest); dead ones are dropped."""
         while pool.idle:
             worker = pool.idle.pop()
@@ -342,35 +426,7 @@ class WorkerManager:
             self._reap([worker])
         return None
 
-    async def _exchange(
-        self, worker: Worker, spec: FunctionSpec, call: Call, log: _LogBuilder
-    ) -> Outcome | None:
-        """Send the invocation and read its logs and result; None if it timed out."""
-        meta = {
-            "request_id": call.request_id,
-            "version": call.target.version,
-            "invoked_arn": call.target.invoked_arn,
-            "timeout": spec.timeout,
-            "log_stream": worker.log_stream(call.target.version),
-            "client_context": call.client_context,
-            "trace_id": call.trace_id,
-        }
-        await worker.send(pack_with_meta(b"I", meta, call.payload))
-        try:
-            async with asyncio.timeout(spec.timeout):
-                while True:
-                    kind, body = await worker.read_frame()
-                    if kind == b"L":
-                        log.output(body.decode("utf-8", "replace"))
-                        continue
-                    result, payload = split_meta(body)
-                    break
-        except TimeoutError:
-            return None
-        worker.max_memory_mb = result["max_memory_mb"]
-        return log.finish(payload, result["error"], result["duration_ms"], worker.max_memory_mb)
-
-    def _reap(self, workers: list[Worker]) -> None:
+    def _reap(self, workers: list[AnyWorker]) -> None:
         for worker in workers:
             task = asyncio.create_task(worker.kill())
             self._reaping.add(task)
@@ -386,6 +442,7 @@ class WorkerManager:
             workers.extend(pool.idle)
             pool.idle.clear()
         await asyncio.gather(*(worker.kill() for worker in workers), *self._reaping)
+        await self._api.close()
 
 
 class _LogBuilder:
@@ -408,6 +465,8 @@ class _LogBuilder:
     def finish(self, payload: bytes, failed: bool, duration_ms: float, memory_mb: int) -> Outcome:
         request_id = self._call.request_id
         init = f"Init Duration: {self._init_ms:.2f} ms\t" if self._init_ms is not None else ""
+        if not self._parts[-1].endswith("\n"):
+            self._parts.append("\n")
         self._parts.append(
             f"END RequestId: {request_id}\n"
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"

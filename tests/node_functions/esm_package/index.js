@@ -1,0 +1,1 @@
+export const handler = async () => ({ kind: 'esm package', module: typeof require });
