@@ -1,5 +1,6 @@
 """A handler run by AWS's awslambdaric against the local Runtime API."""
 
+import json
 import os
 import time
 
@@ -15,6 +16,9 @@ def handler(event, context):
     if event.get("exit"):
         os._exit(event["exit"])
     print("ric handler ran")
+    if "httpMethod" in event:  # API Gateway REST: answer in proxy integration format
+        body = json.dumps({"path": event["path"], "runtime": "awslambdaric"})
+        return {"statusCode": 201, "headers": {"X-Runtime": "ric"}, "body": body}
     return {
         "event": event,
         "request_id": context.aws_request_id,
