@@ -7,8 +7,10 @@ import asyncio
 import base64
 import calendar
 import datetime
+import ssl
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import botocore.auth
 import botocore.session
@@ -31,7 +33,7 @@ from lambdaroute.streaming.invoke import (
     streaming_signer,
 )
 from tests import eventstream_frames as frames
-from tests.fakeaws import KeyStore, aws_error, check_signature
+from tests.fakeaws import ConnectProxy, KeyStore, aws_error, check_signature, server_ssl_context
 
 KEY = AwsCredentials("AKIDSTREAM", "stream-secret")
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -43,7 +45,8 @@ class StreamingLambda:
     """Serves response-streaming-invocations; checks signatures; ``scripts[name]`` writes
     the answer's frames (or answers an error)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
         self.keys = KeyStore()
         self.keys.add(KEY.access_key, KEY.secret_key)
         self.scripts: dict[str, Script] = {}
@@ -57,7 +60,7 @@ class StreamingLambda:
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl_context)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self
@@ -68,8 +71,9 @@ class StreamingLambda:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        scheme = "https" if self._ssl_context else "http"
         problem = check_signature(
-            request, body, self.keys, region="us-east-1", service="lambda", scheme="http"
+            request, body, self.keys, region="us-east-1", service="lambda", scheme=scheme
         )
         if problem is not None:
             return aws_error(403, *problem)
@@ -475,3 +479,61 @@ async def test_a_reader_that_does_not_read_pauses_the_socket(
     assert written < 200 * 32 * 1024  # the server is held back, not the client's memory
     rest = [chunk async for chunk in iterator]
     assert len(rest) == 199
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "connect-proxy"])
+async def test_stream_over_tls_and_through_a_proxy(tmp_path: Path, through_proxy: bool) -> None:
+    """The connection transport.PostTarget.hand_over gives (TLS, CONNECT tunnel then TLS)
+    carries the stream once our protocol takes it over."""
+    server = await StreamingLambda(server_ssl_context(tmp_path)).start()
+    proxy = await ConnectProxy().start()
+    client = LambdaStreamClient(verify_tls=False)
+
+    async def script(response: web.StreamResponse) -> None:
+        await response.write(frames.chunk(b"secure"))
+        await response.write(frames.complete())
+
+    server.scripts["tls"] = script
+    config = plugin(
+        server, "tls", disable_https=False, proxy_url=proxy.url if through_proxy else None
+    )
+    try:
+        stream = await client.invoke_stream(config, b"{}")
+        assert await read_all(stream) == [b"secure"]
+        assert stream.outcome is not None and stream.outcome.ok
+        if through_proxy:
+            assert proxy.request_lines == [f"CONNECT 127.0.0.1:{server.port}"]
+    finally:
+        await client.close()
+        await proxy.close()
+        await server.close()
+
+
+async def test_an_idle_pooled_connection_is_handed_over(server: StreamingLambda) -> None:
+    """A connection kept alive by a buffered call to the same endpoint carries the stream;
+    it then leaves the pool (the stream's protocol closes it)."""
+    from lambdaroute.transport import HttpClient
+
+    http = HttpClient()
+    client = LambdaStreamClient(http=http)
+
+    async def script(response: web.StreamResponse) -> None:
+        await response.write(frames.chunk(b"x"))
+        await response.write(frames.complete())
+
+    server.scripts["pooled"] = script
+    config = plugin(server, "pooled")
+    target = http.post_target(
+        scheme="http", host="127.0.0.1", port=server.port, path="/ping", keepalive_s=30
+    )
+    try:
+        answer = await target.post({"Host": f"127.0.0.1:{server.port}"}, b"")
+        assert answer.status == 403  # unsigned; the connection stays open in the pool
+        pool = target._pool
+        assert len(pool._idle) == 1
+        stream = await client.invoke_stream(config, b"{}")
+        assert len(pool._idle) == 0 and len(pool._connections) == 0
+        assert await read_all(stream) == [b"x"]
+    finally:
+        await client.close()
+        await http.close()
