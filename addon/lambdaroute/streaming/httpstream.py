@@ -77,8 +77,8 @@ class _StreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._ended and self._error is None:
-            self._feed(b"")
-        if not self._ended and self._error is None:  # pragma: no cover - _feed(b"") settles it
+            self._feed(b"")  # h11 decides: a clean end (read-until-close) or a cut-short one
+        if not self._ended and self._error is None:
             self._fail(IncompleteBodyError("the connection was lost"))
 
     # -- parsing -----------------------------------------------------------------------------
@@ -103,6 +103,9 @@ class _StreamProtocol(asyncio.Protocol):
                         self.transport.pause_reading()
                     self._wake()
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if not self.head.done():
+                        self._fail(ServerDisconnectedError("the server closed the connection"))
+                        return
                     self._ended = True
                     self._wake()
                     return
