@@ -41,7 +41,13 @@ from ..endpoints import (
     resolve_lambda_hostname,
 )
 from ..errors import InvocationError, InvokeTimeoutError
-from ..invocation import USER_AGENT, _service_error, _Target, _transport_error
+from ..invocation import (
+    _MAX_CACHED_PLUGINS,
+    USER_AGENT,
+    _service_error,
+    _Target,
+    _transport_error,
+)
 from ..signing import RequestSigner
 from ..transport import HttpClient, HttpError
 from .eventstream import EventStreamDecodeError, EventStreamDecoder
@@ -340,6 +346,8 @@ class LambdaStreamClient:
             proxy=URL(plugin.proxy_url) if plugin.proxy_url else None,
             function_name=function_name,
         )
+        if len(self._targets) >= _MAX_CACHED_PLUGINS:
+            self._targets.clear()
         self._targets[id(plugin)] = target
         return target
 
