@@ -680,6 +680,19 @@ class PostTarget:
         pool.release(connection, self.keepalive_s)
         return response
 
+    async def hand_over(self) -> tuple[asyncio.Transport, str]:
+        """A connection to this target for a response this client does not read (a
+        stream): an idle pooled one or a new one (TLS and proxy tunnel set up as for
+        ``post``), no longer the pool's. Returns its transport and the request head to
+        start the request with (request line, proxy headers); the caller sets its own
+        protocol on the transport (``set_protocol`` then ``connection_made``), writes the
+        request and closes the transport when done."""
+        pool = self._pool
+        connection = pool.take() or await pool.open()
+        pool.lost(connection)
+        assert connection.transport is not None
+        return connection.transport, self._request_head
+
 
 class _Resolver:
     """Addresses of host names, cached for ``DNS_TTL_S`` and looked up once for concurrent
