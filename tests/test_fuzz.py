@@ -26,7 +26,7 @@ from mitmproxy.test import tflow
 
 from lambdaroute.addon import _to_response
 from lambdaroute.config import LambdaPluginConfig, load_config
-from lambdaroute.errors import BadLambdaResponseError, ConfigError
+from lambdaroute.errors import BadLambdaResponseError, ConfigError, FunctionFailedError
 from lambdaroute.events import build_payload
 from lambdaroute.invocation import InvokeResult
 from lambdaroute.responses import error_response, shape_response
@@ -216,6 +216,10 @@ def test_any_function_answer_is_a_valid_response_or_a_502(
         shaped = error_response(error, "req")
         assert shaped.status == 502
         assert json.loads(shaped.body)["error"].count("could not JSON decode") == 1
+    except FunctionFailedError as error:  # a function error never reaches the parser
+        assert headers and plugin.is_proxy_integration
+        shaped = error_response(error, "req")
+        assert shaped.status == 502
     assert 200 <= shaped.status <= 599
     response = _to_response(shaped, method)
     assert _round_trip(assemble.assemble_response(response), method) == shaped.status
