@@ -392,6 +392,29 @@ async def test_body_over_the_buffer_size_goes_to_the_intake_and_is_dropped_and_l
     assert "/large" in skipped[0] and "32.0k" in skipped[0]
 
 
+async def test_a_big_body_right_after_start_up_waits_for_the_intake_endpoint(
+    tmp_path: Path, echo_server: LocalLambdaServer
+) -> None:
+    """Before, a flow that came while the endpoint was still starting got a 502 set in
+    ``requestheaders``, and mitmproxy, already streaming its body, crashed the connection."""
+    config = routed_config(tmp_path, echo_server.port, forward_request_body=True)
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config), lambda_body_buffer_size="8k")
+        assert addon.intake.port is None
+        large = flow_for("a.test", "/large", method="POST")
+        large.request.content = b"x" * 32 * 1024
+        large.request.stream = True  # as mitmproxy's stream_large_bodies check leaves it
+        waiting = addon.requestheaders(large)
+        assert waiting is not None and large.response is None
+        await waiting
+        assert addon.intake.port is not None
+        assert large.response is None and large.request.stream
+        assert large.server_conn.address == ("127.0.0.1", addon.intake.port)
+        addon.intake.close()
+        await addon.client.close()
+
+
 async def test_tls_is_verified_unless_ssl_insecure(tmp_path: Path) -> None:
     keys = KeyStore()
     keys.add("k", "s")

@@ -305,3 +305,45 @@ def test_invoke_response_over_the_cap_is_a_502(local_lambda: Any, tmp_path: Path
         assert big.json()["message"] == "Bad Gateway"
         assert "lambda_max_response_body" in big.json()["error"]
         assert "Traceback" not in proxy.log()
+
+
+@pytest.mark.parametrize("master", ["mitmdump", "lean"])
+def test_early_answers_to_big_bodies_under_stream_large_bodies(
+    local_lambda: Any, upstream: CountingUpstream, tmp_path: Path, master: str, monkeypatch: Any
+) -> None:
+    """A routed flow answered without its function (Kong's 401, an https-only route's
+    426) whose body mitmproxy has already decided to stream, sent as the very first request
+    after start-up (while the intake endpoint may still be starting): before, mitmproxy
+    crashed the connection ("Can't set a response and enable streaming at the same time")
+    and the client hung."""
+    import tests.mitmdump_process as harness
+
+    monkeypatch.setattr(harness, "MASTER", master)
+    guarded = lambda_route("guarded", local_lambda.port)
+    guarded["plugins"].append({"name": "key-auth"})
+    secure = lambda_route("secure", local_lambda.port)
+    secure.update(protocols=["https"], https_redirect_status_code=426)
+    config = tmp_path / "kong.yaml"
+    config.write_text(config_text([guarded, secure]))
+    for content in (BIG, chunks(BIG)):
+        with (
+            run_mitmdump(
+                config,
+                "--mode",
+                f"reverse:http://127.0.0.1:{upstream.port}",
+                "--set",
+                "stream_large_bodies=1m",
+                tmp_path=tmp_path,
+            ) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=30) as http,
+        ):
+            body = content if isinstance(content, bytes) else chunks(BIG)
+            refused = http.post("/guarded", content=body)
+            assert refused.status_code == 401, proxy.log()[-2000:]
+            assert "No API key found" in refused.text
+            upgrade = http.post("/secure", content=chunks(BIG))
+            assert upgrade.status_code == 426
+            assert upgrade.json() == {"message": "Please use HTTPS protocol"}
+            assert http.post("/guarded?apikey=none", content=BIG).status_code == 401
+            assert "crashed" not in proxy.log() and "Traceback" not in proxy.log()
+    assert upstream.connections == 0

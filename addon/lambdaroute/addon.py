@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,14 @@ class _RoutedFlow:
     port: int
 
 
+@dataclass(frozen=True, slots=True)
+class _IntakePlan:
+    """What the intake endpoint is to do with a flow's body (see ``PendingWork``)."""
+
+    keep_up_to: int
+    drop_over_limit: bool
+    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer]]
+    refuse: Callable[[int | None], LoopbackAnswer]
 
 
 class LambdaRoute:
@@ -228,10 +236,9 @@ class LambdaRoute:
 
     # --- life cycle ---
 
-    def running(self) -> None:
+    async def running(self) -> None:
         self._spawn(self._watch_config())
-        if self.intake.port is None:
-            self._spawn(self.intake.start())
+        await self.intake.start()
 
     def done(self) -> None:
         self.intake.close()
@@ -291,39 +298,46 @@ class LambdaRoute:
 
     # --- flow hooks ---
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+        """Match the flow; a routed one is kept off the upstream from here on. A plain
+        function that returns a coroutine only while the intake endpoint is starting."""
         if self.router is None or flow.response or flow.error or not flow.live:
-            return
+            return None
         try:
             routed = self._match(self.router, flow)
         except Exception:  # a bug of ours must not break the flow: it passes through
             logger.exception(f"lambda-route: {_flow_label(flow)}: routing failed, passing through")
             routed = None
+        if isinstance(routed, http.Response):  # Kong's 401 (or 403) from an auth plugin
+            return self._answer_early(flow, routed)
         if routed is None:
             if self._restores_host_header and isinstance(
                 flow.client_conn.proxy_mode, mode_specs.ReverseMode
             ):
                 _restore_reverse_host_header(flow)
-            return
+            return None
         if routed.match.https_redirect_status_code is not None:
-            flow.response = _https_required(
+            redirect = _https_required(
                 routed.match.https_redirect_status_code, routed.host, flow.request.path
             )
-            return
-        size = known_body_size(flow.request)
-        limit = min(self.body_buffer_size, self.max_request_body)
-        if (
-            size is not None
-            and size <= limit
-            and (self._stream_large_bodies is None or size <= self._stream_large_bodies)
-        ):
+            return self._answer_early(flow, redirect)
+        if self._fits_in_memory(flow.request):
             # the fast path: mitmproxy buffers the body and never decides to stream it
             self._matches[flow] = routed
             flow.request.stream = False
-        else:
-            self._detour(flow, routed)
+            return None
+        return self._detour(flow, routed)
 
-    def _match(self, router: Router, flow: http.HTTPFlow) -> _RoutedFlow | None:
+    def _fits_in_memory(self, request: http.Request) -> bool:
+        """The body's size is known and mitmproxy will buffer it whole, never stream it."""
+        size = known_body_size(request)
+        return (
+            size is not None
+            and size <= min(self.body_buffer_size, self.max_request_body)
+            and (self._stream_large_bodies is None or size <= self._stream_large_bodies)
+        )
+
+    def _match(self, router: Router, flow: http.HTTPFlow) -> _RoutedFlow | http.Response | None:
         """The route with an aws-lambda plugin this flow goes to, if any; a flow that
         the route's auth plugins reject gets Kong's 401 instead."""
         request = flow.request
@@ -349,22 +363,38 @@ class LambdaRoute:
             protocol = request_protocol(scheme == "https", request.headers.get("content-type"))
             access = authorize(match.route, self.config.credentials, request, protocol)
             if access.response is not None:
-                flow.response = access.response
-                return None
+                return access.response
             plugin = select_lambda_plugin(match.route, access.consumer, protocol)
         if plugin is None:
             return None
         return _RoutedFlow(match, plugin, scheme, host, port)
 
-    def _detour(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
+    def _answer_early(
+        self, flow: http.HTTPFlow, response: http.Response
+    ) -> Coroutine[None, None, None] | None:
+        """Answer a routed flow without calling its function (auth, https-only route).
+
+        mitmproxy cannot stream a body into a flow whose response is set, and may already
+        have decided to stream this one (``stream_large_bodies``): a body that may not fit
+        in memory goes to the intake endpoint, which reads and drops it, then answers."""
+        if self._fits_in_memory(flow.request):
+            flow.request.stream = False
+            flow.response = response
+            return None
+
+        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+            return self._loopback_answer(flow, response)
+
+        def refuse(size: int | None) -> LoopbackAnswer:
+            return self._loopback_answer(flow, response)
+
+        return self._send_to_intake(flow, _IntakePlan(0, True, answer, refuse))
+
+    def _detour(
+        self, flow: http.HTTPFlow, routed: _RoutedFlow
+    ) -> Coroutine[None, None, None] | None:
         """Stream the flow's body to the intake endpoint, which answers it (see detour)."""
         request_id = os.urandom(16).hex()
-        if self.intake.port is None:  # not started yet (or stopped): never stream upstream
-            flow.response = _to_response(
-                error_response(InvocationError("lambda-route is not running"), request_id),
-                flow.request.method,
-            )
-            return
         plugin = routed.plugin
         sends_body = (
             plugin.awsgateway_compatible
@@ -375,12 +405,7 @@ class LambdaRoute:
             self.body_buffer_size <= self.max_request_body
         )
 
-        def arrived() -> None:
-            self._intake_tokens.pop(flow, None)
-            restore_origin(flow, origin)
-
         async def answer(body: ReceivedBody) -> LoopbackAnswer:
-            drop_added_framing(flow, origin)
             response = await self._answer(
                 flow, routed, request_id, body.data, body.dropped, body.size
             )
@@ -395,12 +420,37 @@ class LambdaRoute:
             shaped = error_response(error, request_id)
             return self._loopback_answer(flow, _to_response(shaped, flow.request.method))
 
-        work = PendingWork(
-            min(self.body_buffer_size, self.max_request_body), drop, arrived, answer, refuse
-        )
+        limit = min(self.body_buffer_size, self.max_request_body)
+        return self._send_to_intake(flow, _IntakePlan(limit, drop, answer, refuse))
+
+    def _send_to_intake(
+        self, flow: http.HTTPFlow, plan: _IntakePlan
+    ) -> Coroutine[None, None, None] | None:
+        """Point the flow at the intake endpoint; wait for it first while it starts (a
+        flow that comes right after start-up must not go upstream either)."""
+        if self.intake.port is not None:
+            self._point_at_intake(flow, plan, self.intake.port)
+            return None
+        return self._point_at_intake_once_listening(flow, plan)
+
+    async def _point_at_intake_once_listening(self, flow: http.HTTPFlow, plan: _IntakePlan) -> None:
+        port = await self.intake.start()
+        if flow.live and not flow.error:
+            self._point_at_intake(flow, plan, port)
+
+    def _point_at_intake(self, flow: http.HTTPFlow, plan: _IntakePlan, port: int) -> None:
+        def arrived() -> None:
+            self._intake_tokens.pop(flow, None)
+            restore_origin(flow, origin)
+
+        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+            drop_added_framing(flow, origin)
+            return await plan.answer(body)
+
+        work = PendingWork(plan.keep_up_to, plan.drop_over_limit, arrived, answer, plan.refuse)
         token = self.intake.register(work)
         self._intake_tokens[flow] = token
-        origin = point_at_intake(flow, self.intake.port, token)
+        origin = point_at_intake(flow, port, token)
         self._intake_origins[flow] = origin
 
     def _loopback_answer(self, flow: http.HTTPFlow, response: http.Response) -> LoopbackAnswer:

@@ -77,15 +77,27 @@ class IntakeEndpoint:
         self._pending: dict[str, PendingWork] = {}
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Future[int] | None = None
         self.port: int | None = None
 
-    async def start(self) -> None:
+    async def start(self) -> int:
+        """Listen, once: callers that come while it starts share that start. The port."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._listen())
+        return await asyncio.shield(self._starting)
+
+    async def _listen(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_HEAD_BYTES)
-        self.port = self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        self.port = port
+        return port
 
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        self._starting = None
         for task in list(self._connections):
             task.cancel()
         self._pending.clear()
