@@ -822,6 +822,11 @@ def test_plugin_entity_errors(tmp_path: Path, plugin: str, message: str, field: 
             "duplicate username: another consumer is named 'u'",
         ),
         (
+            "consumers: [{username: a, id: 6e0e7e5e-3c55-4f4a-9a55-5c2b2ea0c0b2},"
+            " {username: b, id: 6e0e7e5e-3c55-4f4a-9a55-5c2b2ea0c0b2}]",
+            "consumer 'b', field 'id': duplicate id '6e0e7e5e-3c55-4f4a-9a55-5c2b2ea0c0b2'",
+        ),
+        (
             "routes: [{name: r, paths: [/a], plugins: [{name: aws-lambda}]}]\n"
             "plugins: [{name: aws-lambda, route: r}]",
             "the plugin 'aws-lambda' is configured twice for the same scope",

@@ -74,6 +74,12 @@ def read_consumer(state: LoadState, raw: Any, where: str) -> None:
         raise state.error(exc.message, entity=label, field_name=exc.field) from None
     consumer = Consumer(username=username, id=consumer_id, custom_id=custom_id)
     for other in state.consumers:
+        if consumer_id and other.id == consumer_id:
+            raise state.error(
+                f"duplicate id '{consumer_id}': another consumer has the same id",
+                entity=label,
+                field_name="id",
+            )
         if username and other.username == username:
             raise state.error(
                 f"duplicate username: another consumer is named '{username}'",
