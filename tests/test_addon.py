@@ -15,7 +15,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
-from lambdaroute.addon import LambdaRoute
+from lambdaroute.addon import METADATA_KEY, LambdaRoute
 from lambdaroute.intake import TOKEN_HEADER
 from tests.fakeaws import FakeLambda, KeyStore, server_ssl_context
 from tests.local_lambda_fixtures import LocalLambdaServer, start_local_lambda
@@ -413,6 +413,36 @@ async def test_a_big_body_right_after_start_up_waits_for_the_intake_endpoint(
         assert large.server_conn.address == ("127.0.0.1", addon.intake.port)
         addon.intake.close()
         await addon.client.close()
+
+
+async def test_a_refused_body_is_recorded_on_the_flow(
+    tmp_path: Path, echo_server: LocalLambdaServer
+) -> None:
+    """The early 413 shows in mitmweb like any other failed call (metadata, mark, comment)."""
+    config = routed_config(
+        tmp_path, echo_server.port, forward_request_body=True, skip_large_bodies=False
+    )
+    addon = LambdaRoute()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, lambda_config=str(config), lambda_max_request_body="8k")
+        await addon.intake.start()
+        large = flow_for("a.test", "/large", method="POST")
+        large.request.content = b"x" * 32 * 1024
+        addon.requestheaders(large)
+        async with httpx.AsyncClient() as http:  # what mitmproxy does with the flow
+            answer = await http.post(
+                f"http://127.0.0.1:{addon.intake.port}/large",
+                content=large.request.raw_content,
+                headers=dict(large.request.headers),
+            )
+        addon.response(large)
+        addon.intake.close()
+        await addon.client.close()
+    assert answer.status_code == 413
+    record = large.metadata[METADATA_KEY]
+    assert record["status"] == 413 and "lambda_max_request_body" in record["error"]
+    assert record["lambda_status"] is None and large.marked
+    assert "-> 413" in large.comment
 
 
 async def test_tls_is_verified_unless_ssl_insecure(tmp_path: Path) -> None:

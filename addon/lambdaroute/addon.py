@@ -395,6 +395,7 @@ class LambdaRoute:
     ) -> Coroutine[None, None, None] | None:
         """Stream the flow's body to the intake endpoint, which answers it (see detour)."""
         request_id = os.urandom(16).hex()
+        started = time.perf_counter()
         plugin = routed.plugin
         sends_body = (
             plugin.awsgateway_compatible
@@ -418,6 +419,17 @@ class LambdaRoute:
             )
             logger.warning(f"lambda-route: {_flow_label(flow)}: {error.detail}")
             shaped = error_response(error, request_id)
+            record_flow(
+                flow,
+                route_name=routed.match.route.name or routed.match.route.id,
+                plugin=plugin,
+                request_id=request_id,
+                payload=None,
+                result=None,
+                shaped=shaped,
+                error=error,
+                started=started,
+            )
             return self._loopback_answer(flow, _to_response(shaped, flow.request.method))
 
         limit = min(self.body_buffer_size, self.max_request_body)
