@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.local_lambda_fixtures import start_local_lambda
-from tests.mitmdump_process import run_mitmdump
+from tests.mitmdump_process import run_mitmdump, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -346,4 +346,40 @@ def test_early_answers_to_big_bodies_under_stream_large_bodies(
             assert upgrade.json() == {"message": "Please use HTTPS protocol"}
             assert http.post("/guarded?apikey=none", content=BIG).status_code == 401
             assert "crashed" not in proxy.log() and "Traceback" not in proxy.log()
+    assert upstream.connections == 0
+
+
+def test_script_reloaded_into_a_running_mitmdump_keeps_routing_big_bodies(
+    local_lambda: Any, upstream: CountingUpstream, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Editing the script reloads it into the running proxy: the new addon instance's
+    intake endpoint (a new one, started when the script is loaded) serves big bodies."""
+    import shutil
+
+    import tests.mitmdump_process as harness
+
+    entry = tmp_path / "entry" / "lambda_route.py"
+    entry.parent.mkdir()
+    shutil.copy(harness.ADDON, entry)
+    monkeypatch.setattr(harness, "ADDON", entry)
+    monkeypatch.setattr(harness, "MASTER", "mitmdump")
+    config = tmp_path / "kong.yaml"
+    config.write_text(config_text(stream_routes(local_lambda.port)))
+    with (
+        run_mitmdump(
+            config,
+            "--mode",
+            f"reverse:http://127.0.0.1:{upstream.port}",
+            "--set",
+            "stream_large_bodies=1m",
+            tmp_path=tmp_path,
+        ) as proxy,
+        httpx.Client(base_url=proxy.url, timeout=30) as http,
+    ):
+        check_routed_big_bodies(http, "")
+        entry.write_text(entry.read_text() + "\n# edited\n")
+        wait_for(lambda: proxy.log().count("Loading script") >= 2, timeout=20)
+        proxy.wait_for_log("routes go to Lambda", timeout=20)
+        check_routed_big_bodies(http, "")
+        assert "Traceback" not in proxy.log() and "crashed" not in proxy.log()
     assert upstream.connections == 0

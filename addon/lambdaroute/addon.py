@@ -236,9 +236,12 @@ class LambdaRoute:
 
     # --- life cycle ---
 
-    async def running(self) -> None:
+    def running(self) -> None:
+        """Not a coroutine: mitmproxy calls ``running`` synchronously when the script is
+        (re)loaded into a running proxy. A flow that comes before the intake endpoint
+        listens waits for it (``_send_to_intake``)."""
         self._spawn(self._watch_config())
-        await self.intake.start()
+        self._spawn(self.intake.start())
 
     def done(self) -> None:
         self.intake.close()
