@@ -116,6 +116,9 @@ def test_half_written_config_is_never_installed(
     with run_mitmdump(
         config, "--mode", f"reverse:http://127.0.0.1:{upstream.port}", tmp_path=tmp_path
     ) as proxy:
+        # mitmproxy loads -s scripts in a task that may run after it listens (mitmproxy 12
+        # does): the rewriting starts once the complete file is installed
+        proxy.wait_for_log("10 of 10 routes go to Lambda", timeout=30)
         stop = threading.Event()
         answers: list[str] = []
 
