@@ -142,15 +142,20 @@ def run_mitmdump_to_exit(
 
 
 def _wait_until_listening(proxy: Mitmdump, timeout: float) -> None:
+    """Until this mitmdump says it listens (the port accepting is not enough: another
+    process may have taken the free port meanwhile) and the port accepts."""
     deadline = time.monotonic() + timeout
+    listening = f"listening at 127.0.0.1:{proxy.port}"
     while time.monotonic() < deadline:
         if proxy.process.poll() is not None:
             raise AssertionError(f"mitmdump exited with {proxy.process.returncode}:\n{proxy.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", proxy.port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if listening in proxy.log():
+            try:
+                with socket.create_connection(("127.0.0.1", proxy.port), timeout=0.2):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.05)
     raise AssertionError(f"mitmdump did not listen within {timeout}s:\n{proxy.log()}")
 
 
