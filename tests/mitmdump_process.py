@@ -91,6 +91,27 @@ def mitmdump_command(config: Path | str | None, *extra: str, port: int, confdir:
 
 
 @contextmanager
+def logged_process(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` from the project root with its output in ``log_path``; always stop it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
 def run_mitmdump(
     config: Path | str | None,
     *extra: str,
@@ -103,26 +124,11 @@ def run_mitmdump(
     confdir = tmp_path / "mitmproxy-conf"
     confdir.mkdir(exist_ok=True)
     log_path = tmp_path / f"mitmdump-{port}.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            mitmdump_command(config, *extra, port=port, confdir=confdir),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=ROOT,
-        )
-    proxy = Mitmdump(process, port, log_path, confdir)
-    try:
+    command = mitmdump_command(config, *extra, port=port, confdir=confdir)
+    with logged_process(command, log_path, env) as process:
+        proxy = Mitmdump(process, port, log_path, confdir)
         _wait_until_listening(proxy, startup_timeout)
         yield proxy
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_mitmdump_to_exit(

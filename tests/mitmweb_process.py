@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 from mitmproxy import version
 
-from tests.mitmdump_process import ADDON, ROOT, free_port
+from tests.mitmdump_process import ADDON, free_port, logged_process
 
 MITMWEB = Path(sys.executable).parent / "mitmweb"
 #: mitmproxy 12 guards the web API with a token (web_password); 11 has no such option
@@ -98,25 +97,10 @@ def run_mitmweb(config: Path, *extra: str, tmp_path: Path) -> Iterator[Mitmweb]:
         *extra,
     ]
     log_path = tmp_path / f"mitmweb-{web_port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=ROOT,
-        )
-    web = Mitmweb(process, proxy_port, web_port, token, log_path)
-    try:
+    with logged_process(command, log_path) as process:
+        web = Mitmweb(process, proxy_port, web_port, token, log_path)
         _wait_for_ports(web, (proxy_port, web_port), timeout=30)
         yield web
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_for_ports(web: Mitmweb, ports: tuple[int, ...], timeout: float) -> None:
