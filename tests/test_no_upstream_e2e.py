@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from tests.local_lambda_fixtures import start_local_lambda
-from tests.mitmdump_process import run_mitmdump, wait_for
+from tests.mitmdump_process import Mitmdump, run_mitmdump, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -176,6 +177,20 @@ def forwarded_body(response: httpx.Response) -> bytes:
     return base64.b64decode(body) if event.get("request_body_base64") else body.encode()
 
 
+def streaming_reverse_proxy(
+    config: Path, upstream: CountingUpstream, tmp_path: Path
+) -> AbstractContextManager[Mitmdump]:
+    """mitmdump in front of ``upstream``, streaming bodies over 1 MB."""
+    return run_mitmdump(
+        config,
+        "--mode",
+        f"reverse:http://127.0.0.1:{upstream.port}",
+        "--set",
+        "stream_large_bodies=1m",
+        tmp_path=tmp_path,
+    )
+
+
 def check_routed_big_bodies(http: httpx.Client, base: str) -> None:
     """A 2 MB body with Content-Length and a chunked one both reach the function."""
     assert forwarded_body(http.post(f"{base}/fwd", content=BIG)) == BIG
@@ -330,14 +345,7 @@ def test_early_answers_to_big_bodies_under_stream_large_bodies(
     config.write_text(config_text([guarded, secure]))
     for content in (BIG, chunks(BIG)):
         with (
-            run_mitmdump(
-                config,
-                "--mode",
-                f"reverse:http://127.0.0.1:{upstream.port}",
-                "--set",
-                "stream_large_bodies=1m",
-                tmp_path=tmp_path,
-            ) as proxy,
+            streaming_reverse_proxy(config, upstream, tmp_path) as proxy,
             httpx.Client(base_url=proxy.url, timeout=30) as http,
         ):
             body = content if isinstance(content, bytes) else chunks(BIG)
@@ -369,14 +377,7 @@ def test_script_reloaded_into_a_running_mitmdump_keeps_routing_big_bodies(
     config = tmp_path / "kong.yaml"
     config.write_text(config_text(stream_routes(local_lambda.port)))
     with (
-        run_mitmdump(
-            config,
-            "--mode",
-            f"reverse:http://127.0.0.1:{upstream.port}",
-            "--set",
-            "stream_large_bodies=1m",
-            tmp_path=tmp_path,
-        ) as proxy,
+        streaming_reverse_proxy(config, upstream, tmp_path) as proxy,
         httpx.Client(base_url=proxy.url, timeout=30) as http,
     ):
         check_routed_big_bodies(http, "")
