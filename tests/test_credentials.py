@@ -172,12 +172,15 @@ async def test_assume_role_on_the_default_chain(
 
 
 async def test_refresh_before_expiry_does_not_block(sts: FakeSts) -> None:
-    sts.lifetime_s = 2  # refreshed half-way through, in the background
+    # refreshed half-way through, in the background. STS's Expiration has whole seconds,
+    # so up to 1 s of the lifetime is lost: past half-way (<= 3 s) and well before expiry
+    # (>= 5 s), also on a loaded machine
+    sts.lifetime_s = 6
     provider = CredentialsProvider(assume_role_source(sts))
     first = await provider.get()
     assert first.access_key == sts.issued[0][0]
 
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(3.1)
     sts.gate = asyncio.Event()  # STS now answers only when the test lets it
     # starts the refresh and answers at once: were it waiting for STS, it would time out
     during = await asyncio.wait_for(provider.get(), 5)
