@@ -100,7 +100,7 @@ async def serve_connection(
             try:
                 event = await next_event(conn, reader)
             except h11.RemoteProtocolError:
-                if conn.our_state is h11.SEND_RESPONSE:
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await _send(conn, writer, HttpAnswer(400, b"Bad Request"))
                 return
             if not isinstance(event, h11.Request):
