@@ -216,6 +216,22 @@ def test_qualifier_dry_run_and_errors_before_the_stream(
     assert collect(running)[0] == [b"first chunk;", b"second chunk"]
 
 
+def test_a_client_that_goes_away_mid_stream(
+    client: Any, server: LocalLambdaServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "second-written"
+    response = stream(client, "marked", {"delay": 300, "marker": str(marker)})
+    events = iter(response["EventStream"])
+    assert next(events) == {"PayloadChunk": {"Payload": b"first chunk;"}}
+    response["EventStream"].close()
+    # the function runs to its end, as on AWS, and frees its (only) reserved slot
+    request_id = response["ResponseMetadata"]["RequestId"]
+    server.wait_for_output(f"REPORT RequestId: {request_id}")
+    assert marker.exists()
+    again = stream(client, "marked", {"delay": 0, "marker": str(marker)})
+    assert collect(again) == ([b"first chunk;", b"second chunk"], {})
+
+
 def _peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
