@@ -18,6 +18,8 @@ from http import HTTPStatus
 import h11
 
 READ_SIZE = 65536
+MAX_HEAD = 1024 * 1024
+"""Bytes of a request head or trailer block (an error body in a trailer can be long)."""
 
 
 class BodyBroken(Exception):
@@ -94,7 +96,7 @@ async def serve_connection(
     handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """Serve one keep-alive connection until the client closes it (or breaks the protocol)."""
-    conn = h11.Connection(h11.SERVER)
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
     try:
         while True:
             try:

@@ -157,6 +157,10 @@ def test_custom_runtime_in_streaming_mode_with_error_trailers(client: Any) -> No
     assert complete["ErrorCode"] == "Custom.Broke"
     assert complete["ErrorDetails"] == "custom runtime broke"
     assert "runtime api answered 202" in base64.b64decode(complete["LogResult"]).decode()
+    # an error with a long message: a trailer block of some 50 KB
+    long = "x" * 40000
+    _, complete = collect(stream(client, "custom", {"error": "Custom.Long", "message": long}))
+    assert complete == {"ErrorCode": "Custom.Long", "ErrorDetails": long}
 
 
 def test_python_and_buffered_node_handlers_answer_in_one_chunk(client: Any) -> None:
