@@ -17,15 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from local_lambda.errors import RESPONSE_LIMIT, response_too_large
 from local_lambda.process import kill_group, peak_memory_mb, watch_exit
 from local_lambda.response_stream import ResponseStream, StreamBroken
-from local_lambda.runtime_api import (
-    PAYLOAD_LIMIT,
-    Invocation,
-    RuntimeApi,
-    RuntimeExited,
-    RuntimeSession,
-)
+from local_lambda.runtime_api import Invocation, RuntimeApi, RuntimeExited, RuntimeSession
 
 OnChunk = Callable[[bytes], Awaitable[None]]
 
@@ -139,7 +134,7 @@ async def _consume(stream: ResponseStream, on_chunk: OnChunk | None) -> tuple[by
                 await on_chunk(piece)
                 continue
             size += len(piece)
-            if size <= PAYLOAD_LIMIT:
+            if size <= RESPONSE_LIMIT:
                 pieces.append(piece)
             elif pieces:
                 pieces.clear()
@@ -147,13 +142,8 @@ async def _consume(stream: ResponseStream, on_chunk: OnChunk | None) -> tuple[by
         stream.abandon()
     if stream.error is not None:
         return json.dumps(stream.error).encode(), True
-    if size > PAYLOAD_LIMIT:
-        too_large = {
-            "errorMessage": "Response payload size exceeded maximum allowed payload size "
-            f"({PAYLOAD_LIMIT} bytes).",
-            "errorType": "Function.ResponseSizeTooLarge",
-        }
-        return json.dumps(too_large).encode(), True
+    if size > RESPONSE_LIMIT:
+        return response_too_large(), True
     return b"".join(pieces), False
 
 

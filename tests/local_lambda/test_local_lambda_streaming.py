@@ -184,6 +184,10 @@ def test_buffered_invoke_of_a_streaming_handler(client: Any, tmp_path: Path) -> 
     answer = client.invoke(FunctionName="mid")
     assert answer["FunctionError"] == "Unhandled"
     assert json.loads(answer["Payload"].read())["errorType"] == "RangeError"
+    # a buffered answer keeps AWS's 6 MB limit
+    answer = client.invoke(FunctionName="large", Payload=json.dumps({"megabytes": 7}))
+    assert answer["FunctionError"] == "Unhandled"
+    assert json.loads(answer["Payload"].read())["errorType"] == "Function.ResponseSizeTooLarge"
 
 
 def test_qualifier_dry_run_and_errors_before_the_stream(
