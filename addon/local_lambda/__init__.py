@@ -1,9 +1,13 @@
 """A local AWS Lambda server: the Invoke API on the wire, Python handlers in worker processes.
 
     server     the aiohttp app (Invoke API, invocation types, logs, AWS error responses)
+    streaming  InvokeWithResponseStream: PayloadChunk frames as written, then InvokeComplete
+    eventstream  the event-stream frame encoder
     sigv4      SigV4 verification with AWS's 403 errors
     functions  the functions YAML file, and name/ARN/qualifier resolution
     workers    pooled worker processes, concurrency limits, timeouts, reload
+    runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: h11,
+               for the trailers of streamed responses; response_stream: bounded hand-over)
     runtime    what runs inside a worker (context object, log capture); stdlib only
     console    the echo of invocation logs on stdout, from a thread
     cli        the ``local-lambda`` command (``scripts/local_lambda.py``)
