@@ -167,8 +167,8 @@ class FunctionPool:
         is what makes an edit visible on the very next invocation.
         """
         stamp: Any
-        if self.spec.handler_file is None:
-            stamp = code_stamp(self.spec.code_dir)
+        if self.spec.handler_file is None or self.spec.handler_text:
+            stamp = code_stamp(self.spec.code_dir)  # every runtime in AWS's form
         else:
             try:
                 stat = os.stat(self.spec.handler_file)
@@ -197,6 +197,7 @@ class FunctionPool:
             "local_lambda.runtime",
             str(spec.handler_file),
             spec.handler_name,
+            *python_module(spec),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=self.environment,
@@ -228,9 +229,19 @@ class FunctionPool:
         return worker
 
 
+def python_module(spec: FunctionSpec) -> tuple[str, ...]:
+    """AWS's form (``runtime: python3.x``, ``handler: pkg.mod.handler`` or ``dir/mod.handler``)
+    names a module to import from the task root, as AWS's runtime does; the short form none."""
+    if not spec.handler_text:
+        return ()
+    return (spec.handler_text.rpartition(".")[0].replace("/", "."),)
+
+
 def code_stamp(code_dir: Path, limit: int = 2000) -> tuple[Any, ...]:
     """Names, mtimes and sizes of the code directory's files (not node_modules, not dot
-    directories, at most ``limit`` entries): a change means fresh workers."""
+    directories, not __pycache__, at most ``limit`` entries): a change means fresh workers.
+    Directories count by their files only, so Python writing its bytecode cache is no
+    change."""
     stamp: list[Any] = []
     pending = [code_dir]
     while pending and len(stamp) < limit:
@@ -239,15 +250,17 @@ def code_stamp(code_dir: Path, limit: int = 2000) -> tuple[Any, ...]:
         except OSError:
             continue
         for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not (
+                    entry.name.startswith(".") or entry.name in ("node_modules", "__pycache__")
+                ):
+                    pending.append(Path(entry.path))
+                continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             stamp.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
-            if entry.is_dir(follow_symlinks=False) and not (
-                entry.name.startswith(".") or entry.name in ("node_modules", "__pycache__")
-            ):
-                pending.append(Path(entry.path))
     return tuple(sorted(stamp))
 
 
