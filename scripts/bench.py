@@ -39,7 +39,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench_support import lean_core, profiling, reliability, report, scenarios, stages
+from bench_support import (
+    lean_core,
+    offline,
+    profiling,
+    reliability,
+    report,
+    runtime_stack,
+    scenarios,
+    stages,
+)
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -63,10 +72,18 @@ ALL_SCENARIOS = (
     "hugebodies",
     "soak",
     "lean",
+    "runtimes",
+    "offline",
 )
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
-RENDERERS = {"stages": stages.render, "profile": profiling.render, "lean": lean_core.render}
+RENDERERS = {
+    "stages": stages.render,
+    "profile": profiling.render,
+    "lean": lean_core.render,
+    "runtimes": runtime_stack.render,
+    "offline": offline.render,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,6 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile-dir",
         type=Path,
         help="--profile, and keep the raw stats there: B.prof, C.prof (python -m pstats FILE)",
+    )
+    parser.add_argument(
+        "--sls-dir",
+        type=Path,
+        help="offline: install serverless + serverless-offline there and keep them "
+        "(default: a temporary directory, installed on every run)",
     )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     return parser.parse_args(argv)
@@ -261,6 +284,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if "lean" in chosen:  # issue 12: lambda-route --lean against mitmdump, four targets
         with ProcessGroup(workdir) as group:
             bench.record("lean", lean_core.measure(group, settings))
+    if "runtimes" in chosen:  # issue 10: whole stack vs passthrough, Python and Node.js
+        with ProcessGroup(workdir) as group:
+            bench.record("runtimes", runtime_stack.measure(group, settings))
+    if "offline" in chosen:  # issues 10 and 12: against serverless-offline
+        with ProcessGroup(workdir) as group:
+            bench.record("offline", offline.measure(group, settings, args.sls_dir))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(
