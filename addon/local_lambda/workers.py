@@ -96,13 +96,20 @@ class Worker:
     init_error: dict[str, Any] | None = None
     max_memory_mb: int = 0
     idle_since: float = field(default_factory=time.monotonic)
+    _created_day: str = ""
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None
 
     def log_stream(self, version: str) -> str:
-        return f"{self.created:%Y/%m/%d}/[{version}]{self.environment_id}"
+        return f"{self.created_day}/[{version}]{self.environment_id}"
+
+    @property
+    def created_day(self) -> str:
+        if not self._created_day:  # strftime costs microseconds on every invocation
+            self._created_day = f"{self.created:%Y/%m/%d}"
+        return self._created_day
 
     async def read_frame(self) -> tuple[bytes, bytes]:
         stdout = self.process.stdout
