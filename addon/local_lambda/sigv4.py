@@ -165,7 +165,8 @@ def _request_time(headers: MultiMapping[str]) -> datetime:
             match = _AMZ_DATE.fullmatch(amz_date)
             if match is None:
                 raise ValueError(amz_date)
-            return datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
+            year, month, day, hour, minute, second = (int(part) for part in match.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         http_date = headers.get("Date")
         if http_date:
             return parsedate_to_datetime(http_date).astimezone(UTC)
