@@ -15,7 +15,9 @@ per request, the CPU other processes used meanwhile, the ratios C/A and C/B (med
 the per-round ratios) and whether each target of the issue is met. Scenarios: throughput
 (32 connections), latency (1), slow (200 clients, 1 s function), big (4 MB bodies both
 ways, peak RSS), leak (RSS and fds after 10,000 and 100,000 requests), stages (cost of
-each lambdaroute stage, in-process), and --profile (C under cProfile).
+each lambdaroute stage, in-process), runtimes (the whole stack with the local server's
+Python and Node.js handlers against passthrough, mitmdump and --lean; direct invokes),
+offline (against serverless-offline), and --profile (C under cProfile).
 
     .venv/bin/python scripts/bench.py                 # everything but the long leak run
     .venv/bin/python scripts/bench.py --quick         # under a minute

@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,10 @@ def measure(group: ProcessGroup, settings: Settings, sls_dir: Path | None = None
     for name in (*SYSTEMS, "sls-reload"):  # one at a time: each cold start on a quiet machine
         systems[name] = _start(group, name, sls_dir)
         cold[name] = _cold_start(systems[name])
+    for name in SYSTEMS:  # fill the worker pools (both: one worker per concurrent call)
+        for handler in HANDLERS:
+            warm = LoadSpec(systems[name]["proxy"].port, settings.throughput_connections, 2.0)
+            drive(replace(warm, warmup=0, path=f"/{handler}/warm"), "asyncio")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for handler in HANDLERS:
         for round_index in range(settings.rounds):

@@ -36,6 +36,8 @@ from bench_support.stacks import (
 )
 
 TARGETS = ("pass-full", "py-full", "node-full", "pass-lean", "py-lean", "node-lean")
+POOL_WARMUP = 2.0
+"""seconds of load before the rounds: the server starts a worker per concurrent invocation"""
 TARGETS_FOR = {"py": 0.9, "node": 0.85}  # the issue: stack / passthrough req/s at least
 
 
@@ -56,6 +58,9 @@ def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
     failures = {name: why for name, proc in proxies.items() if (why := _probe(proc))}
     targets = [t for t in TARGETS if t not in failures]
     own = [upstream.pid, local.pid, *(p.pid for p in proxies.values())]
+    for target in targets:  # fill the worker pools: one worker per concurrent invocation
+        warm = LoadSpec(proxies[target].port, settings.throughput_connections, POOL_WARMUP, 0)
+        drive(warm, "asyncio")
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     for round_index in range(settings.rounds):
         shift = round_index % len(targets)
