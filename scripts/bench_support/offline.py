@@ -19,7 +19,6 @@ so a fourth system, sls-reload, is that flag, for the edit measurement only.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -34,6 +33,7 @@ from bench_support.drivers import LoadSpec, drive
 from bench_support.lean_core import _lean
 from bench_support.procs import Proc, ProcessGroup, free_port
 from bench_support.scenarios import Settings, check
+from bench_support.sls_install import install, installed_versions
 from bench_support.stacks import (
     BODY,
     copy_functions,
@@ -42,7 +42,6 @@ from bench_support.stacks import (
     tree_rss_kib,
 )
 
-PACKAGES = ("serverless@3", "serverless-offline@13")
 SYSTEMS = ("sls-offline", "stack-full", "stack-lean")
 CONNECTIONS = 8
 """Not the throughput scenario's 32: serverless-offline's Python runner (a process per
@@ -86,26 +85,6 @@ SLS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
 }
-
-
-def install(sls_dir: Path) -> str | None:
-    """npm-install the peer into sls_dir (kept if already there); None or why not."""
-    if shutil.which("npm") is None:
-        return "npm is not installed: the serverless-offline comparison is skipped"
-    if (sls_dir / "node_modules" / ".bin" / "sls").exists():
-        return None
-    sls_dir.mkdir(parents=True, exist_ok=True)
-    (sls_dir / "package.json").write_text('{"name": "bench-sls", "private": true}\n')
-    done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", *PACKAGES],
-        cwd=sls_dir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        return f"npm install {' '.join(PACKAGES)} failed: {done.stderr[-800:]}"
-    return None
 
 
 def measure(group: ProcessGroup, settings: Settings, sls_dir: Path | None = None) -> dict[str, Any]:
@@ -158,7 +137,7 @@ def measure(group: ProcessGroup, settings: Settings, sls_dir: Path | None = None
         "rounds": settings.rounds,
         "duration_s": settings.throughput_duration,
         "npm_install_s": round(install_s, 1),
-        "versions": _versions(sls_dir),
+        "versions": installed_versions(sls_dir),
         "cold_start_ms": cold,
         "load": table,
         "idle_rss_mib": idle,
@@ -310,15 +289,6 @@ def _reload(system: dict[str, Any], handler: str, limit: float = 10.0) -> float 
         if elapsed is None:
             break
     return result
-
-
-def _versions(sls_dir: Path) -> dict[str, str]:
-    found = {}
-    for package in ("serverless", "serverless-offline"):
-        manifest = sls_dir / "node_modules" / package / "package.json"
-        if manifest.exists():
-            found[package] = json.loads(manifest.read_text())["version"]
-    return found
 
 
 def render(result: dict[str, Any]) -> str:
