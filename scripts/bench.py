@@ -15,7 +15,9 @@ per request, the CPU other processes used meanwhile, the ratios C/A and C/B (med
 the per-round ratios) and whether each target of the issue is met. Scenarios: throughput
 (32 connections), latency (1), slow (200 clients, 1 s function), big (4 MB bodies both
 ways, peak RSS), leak (RSS and fds after 10,000 and 100,000 requests), stages (cost of
-each lambdaroute stage, in-process), and --profile (C under cProfile).
+each lambdaroute stage, in-process), runtimes (the whole stack with the local server's
+Python and Node.js handlers against passthrough, mitmdump and --lean; direct invokes),
+offline (against serverless-offline), and --profile (C under cProfile).
 
     .venv/bin/python scripts/bench.py                 # everything but the long leak run
     .venv/bin/python scripts/bench.py --quick         # under a minute
@@ -39,7 +41,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench_support import lean_core, profiling, reliability, report, scenarios, stages
+from bench_support import (
+    lean_core,
+    offline,
+    profiling,
+    reliability,
+    report,
+    runtime_stack,
+    scenarios,
+    stages,
+)
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -63,10 +74,18 @@ ALL_SCENARIOS = (
     "hugebodies",
     "soak",
     "lean",
+    "runtimes",
+    "offline",
 )
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
-RENDERERS = {"stages": stages.render, "profile": profiling.render, "lean": lean_core.render}
+RENDERERS = {
+    "stages": stages.render,
+    "profile": profiling.render,
+    "lean": lean_core.render,
+    "runtimes": runtime_stack.render,
+    "offline": offline.render,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,6 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile-dir",
         type=Path,
         help="--profile, and keep the raw stats there: B.prof, C.prof (python -m pstats FILE)",
+    )
+    parser.add_argument(
+        "--sls-dir",
+        type=Path,
+        help="offline: install serverless + serverless-offline there and keep them "
+        "(default: a temporary directory, installed on every run)",
     )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     return parser.parse_args(argv)
@@ -261,6 +286,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if "lean" in chosen:  # issue 12: lambda-route --lean against mitmdump, four targets
         with ProcessGroup(workdir) as group:
             bench.record("lean", lean_core.measure(group, settings))
+    if "runtimes" in chosen:  # issue 10: whole stack vs passthrough, Python and Node.js
+        with ProcessGroup(workdir) as group:
+            bench.record("runtimes", runtime_stack.measure(group, settings))
+    if "offline" in chosen:  # issues 10 and 12: against serverless-offline
+        with ProcessGroup(workdir) as group:
+            bench.record("offline", offline.measure(group, settings, args.sls_dir))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(

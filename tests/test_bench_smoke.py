@@ -168,3 +168,23 @@ def test_load_generator_counts_answers_and_errors(start_peer: PeerStarter) -> No
     refused = _loadgen(start_peer("lambda"), "--path", "/2015-03-31/functions/f/invocations")
     assert (refused["requests"], refused["errors"]) == (0, 200)
     assert refused["error_samples"][0] == "HTTP 403"
+
+
+@pytest.mark.e2e
+def test_signed_invokes_replay_against_the_local_server(tmp_path: Path) -> None:
+    """The runtimes scenario's direct invokes: one SigV4-signed request, replayed by the raw
+    client and by the load generator (--request-file), is accepted by the real server."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_support import direct  # the benchmark's package lives in scripts/
+
+    from tests.local_lambda_fixtures import start_local_lambda
+
+    functions = ROOT / "scripts" / "bench_support" / "functions" / "functions.yaml"
+    with start_local_lambda(functions) as server:
+        sequential = direct.sequential(server.port, "py", 50, server.process.pid)
+        assert 0 < sequential["p50_ms"] <= sequential["p99_ms"]
+        request = tmp_path / "invoke.http"
+        request.write_bytes(direct.signed_request(server.port, "node"))
+        answered = _loadgen(server.port, "--request-file", str(request))
+    assert (answered["requests"], answered["errors"]) == (200, 0)
+    assert answered["bytes_received"] > 200 * len(b'{"statusCode"')

@@ -1,7 +1,8 @@
 """The code that runs inside a worker process: one Lambda execution environment.
 
-Started by the server as ``python -m local_lambda.runtime HANDLER_FILE HANDLER_NAME`` with
-the function's environment. It imports only the standard library, so it starts fast.
+Started by the server as ``python -m local_lambda.runtime HANDLER_FILE HANDLER_NAME [MODULE]``
+(MODULE for AWS's ``module.function`` form, run from the task root) with the function's
+environment. It imports only the standard library, so it starts fast.
 
 Protocol, over the worker's original stdin/stdout (both are moved away at start, so a
 handler that prints, or writes to fd 1, cannot corrupt it). Every frame is a kind byte, a
@@ -193,20 +194,31 @@ def error_object(exc: BaseException, request_id: str) -> dict[str, Any]:
     }
 
 
-def load_handler(handler_file: Path, handler_name: str) -> Callable[[Any, Any], Any]:
-    """Import the handler's file as its module (its directory first on sys.path)."""
-    module_name = handler_file.stem
-    spec = importlib.util.spec_from_file_location(module_name, handler_file)
-    if spec is None or spec.loader is None or not handler_file.is_file():
-        raise ImportError(f"No module named '{module_name}'")
-    if module_name in sys.modules:  # e.g. json.py: replacing it would break the runtime
-        raise ImportError(f"a module named '{module_name}' is already imported; rename the file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+def load_handler(
+    handler_file: Path, handler_name: str, module_name: str | None = None
+) -> Callable[[Any, Any], Any]:
+    """Import the handler's module and return the handler.
+
+    Our short form (``path/file.py:fn``, no ``module_name``) imports the file as a
+    top-level module with its directory first on sys.path. AWS's form
+    (``pkg.mod.handler``) imports ``module_name`` the way AWS's Python runtime does, with
+    the task root first on sys.path: packages, namespace packages and relative imports work.
+    """
+    name = module_name or handler_file.stem
+    if name.split(".")[0] in sys.modules:  # e.g. json.py: replacing it would break the runtime
+        raise ImportError(f"a module named '{name}' is already imported; rename the file")
+    if module_name is not None:
+        module = importlib.import_module(module_name)
+    else:
+        spec = importlib.util.spec_from_file_location(name, handler_file)
+        if spec is None or spec.loader is None or not handler_file.is_file():
+            raise ImportError(f"No module named '{name}'")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
     handler = getattr(module, handler_name, None)
     if not callable(handler):
-        raise _HandlerNotFound(f"Handler '{handler_name}' missing on module '{module_name}'")
+        raise _HandlerNotFound(f"Handler '{handler_name}' missing on module '{name}'")
     return handler
 
 
@@ -306,6 +318,7 @@ def _marshal_error(exc: Exception, request_id: str) -> bytes:
 
 def main() -> None:
     handler_file, handler_name = Path(sys.argv[1]), sys.argv[2]
+    module_name = sys.argv[3] if len(sys.argv) > 3 else None  # AWS's form: pkg.mod
     reader = os.fdopen(os.dup(0), "rb")
     writer = FrameWriter(os.fdopen(os.dup(1), "wb"))
     null = os.open(os.devnull, os.O_RDONLY)
@@ -316,12 +329,12 @@ def main() -> None:
     sys.stderr = LogStream(writer, 2)
     log_handler = LambdaLogHandler()
     logging.getLogger().addHandler(log_handler)
-    sys.path.insert(0, str(handler_file.parent))
+    sys.path.insert(0, os.getcwd() if module_name else str(handler_file.parent))
 
     try:
-        handler = load_handler(handler_file, handler_name)
+        handler = load_handler(handler_file, handler_name, module_name)
     except Exception as exc:
-        error = init_error(exc, handler_file.stem)
+        error = init_error(exc, module_name or handler_file.stem)
         sys.stdout.write(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n")
         writer.send(pack(b"R", json.dumps({"error": error}).encode()))
         return

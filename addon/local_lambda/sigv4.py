@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -27,6 +28,7 @@ from local_lambda.errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -86,7 +88,8 @@ class SignatureVerifier:
                 f"Credential should be scoped to correct service: '{self.service}'. "
             )
         amz_date = _request_time(headers)
-        if amz_date.strftime("%Y%m%d") != auth.scope_date:
+        stamp = amz_date.strftime(AMZ_DATE_FORMAT)
+        if stamp[:8] != auth.scope_date:
             raise invalid_signature(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
                 f"from HTTP: '{auth.scope_date}' != '{amz_date:%Y%m%d}', from "
@@ -102,7 +105,7 @@ class SignatureVerifier:
         string_to_sign = "\n".join(
             (
                 ALGORITHM,
-                amz_date.strftime(AMZ_DATE_FORMAT),
+                stamp,
                 auth.scope,
                 hashlib.sha256(canonical.encode()).hexdigest(),
             )
@@ -158,8 +161,12 @@ def parse_authorization(header: str) -> Authorization:
 def _request_time(headers: MultiMapping[str]) -> datetime:
     amz_date = headers.get("X-Amz-Date")
     try:
-        if amz_date:
-            return datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+        if amz_date:  # a regular expression: strptime costs ~20 us per request
+            match = _AMZ_DATE.fullmatch(amz_date)
+            if match is None:
+                raise ValueError(amz_date)
+            year, month, day, hour, minute, second = (int(part) for part in match.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         http_date = headers.get("Date")
         if http_date:
             return parsedate_to_datetime(http_date).astimezone(UTC)

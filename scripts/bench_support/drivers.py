@@ -44,6 +44,8 @@ class LoadSpec:
     body_size: int = 0
     expect_size: int | None = None
     timeout: float = 30.0
+    request_file: str = ""
+    """a prepared request (bytes) sent instead of ``method path``; asyncio generator only"""
 
 
 def available_generator(requested: str) -> str:
@@ -67,7 +69,8 @@ def drive(
       benchmark's (``own_pids``, the generator, this process) during the window.
     """
     cpu = CpuMeter(target_pid, own_pids)
-    if generator == "wrk" and not spec.requests and not spec.body_size and spec.expect_size is None:
+    simple = not (spec.requests or spec.body_size or spec.request_file)
+    if generator == "wrk" and simple and spec.expect_size is None:
         result = _drive_wrk(spec, cpu)
     else:
         result = _drive_asyncio(spec, cpu)
@@ -155,6 +158,8 @@ def _drive_asyncio(spec: LoadSpec, cpu: CpuMeter) -> dict[str, Any]:
     ]
     if spec.expect_size is not None:
         argv += ["--expect-size", str(spec.expect_size)]
+    if spec.request_file:
+        argv += ["--request-file", spec.request_file]
     limit = spec.warmup + spec.duration + spec.timeout + 60 + spec.requests / 50
     lines: list[str] = []
     with (

@@ -22,6 +22,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: per-connection read buffer; big responses are read with readexactly regardless
 READ_LIMIT = 1 << 20
@@ -150,7 +151,10 @@ class Connection:
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    request = build_request(args.method, args.path, args.body_size)
+    if args.request_file:  # a prepared request, e.g. a SigV4-signed Invoke call
+        request = Path(args.request_file).read_bytes()
+    else:
+        request = build_request(args.method, args.path, args.body_size)
     connections = [
         Connection(args.host, args.port, request, args.expect_size, args.timeout)
         for _ in range(args.connections)
@@ -234,6 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds not recorded")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--expect-size", type=int, default=None, help="response body bytes")
+    parser.add_argument("--request-file", help="send these bytes as every request")
     return parser.parse_args(argv)
 
 
