@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from mitmproxy import addonmanager, addons, hooks, master, options
-from mitmproxy.addons import dumper, errorcheck, keepserving, readfile
+from mitmproxy.addons import dumper, errorcheck, keepserving, readfile, termlog
 from mitmproxy.tools import cmdline
 from mitmproxy.tools import main as mitmproxy_main
 
 from lambdaroute.addon import LambdaRoute
 from lambdaroute.flowlog import FlowLog
+from lambdaroute.hook_dispatch import HookDispatch
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,15 @@ class _RecordingLoader(addonmanager.Loader):
 
 class LeanMaster(master.Master):
     def __init__(self, opts: options.Options) -> None:
-        super().__init__(opts, with_termlog=True)
+        super().__init__(opts)
+        # Events visit only the addons that handle them (see hook_dispatch).
+        self.options.changed.disconnect(self.addons._configure_all)
+        self.addons = HookDispatch(self)
+        self._termlog_addon = termlog.TermLog()
+        self.addons.add(self._termlog_addon)
+        # mitmproxy formats every log record, at every level, into a deprecated ``add_log``
+        # event for all addons; HookDispatch puts that back when an addon has ``add_log``.
+        self._legacy_log_events.uninstall()
         lean, on_demand = _split_default_addons()
         self.addons.add(*lean)
         self.flow_log = FlowLog()
