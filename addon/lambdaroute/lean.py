@@ -87,7 +87,9 @@ class LeanMaster(master.Master):
         lean, on_demand = _split_default_addons()
         self.addons.add(*lean)
         self.flow_log = FlowLog()
-        self.addons.add(self.flow_log, LambdaRoute())
+        # the flow log after the addon, as mitmdump's Dumper comes after scripts: it sees
+        # the response the addon settled on
+        self.addons.add(LambdaRoute(), self.flow_log)
         self.addons.add(keepserving.KeepServing(), errorcheck.ErrorCheck())
         # Declare the left-out addons' options so that the command line and --set know them.
         self._on_demand: list[tuple[Any, list[str]]] = []
@@ -101,6 +103,8 @@ class LeanMaster(master.Master):
         """The left-out addons whose options are set, with the options that ask for them."""
         needed = []
         for addon, names in self._on_demand:
+            if addon in self.addons:
+                continue
             if isinstance(addon, dumper.Dumper):
                 # flow_detail 0/1 is the flow log's off/on; more detail needs the Dumper.
                 changed = [n for n in names if n != "flow_detail" and self.options.has_changed(n)]
@@ -112,7 +116,7 @@ class LeanMaster(master.Master):
                 needed.append((addon, changed))
         return needed
 
-    async def run(self) -> None:
+    def _load_needed(self, *, running: bool) -> None:
         for addon, changed in self.needed_addons():
             logger.info(f"--lean: loading {type(addon).__name__} for {', '.join(changed)}")
             # Its options are declared (``__init__``). Loading it again would re-declare
@@ -121,9 +125,24 @@ class LeanMaster(master.Master):
             self.addons.add(addon)
             delattr(addon, "load")
             self.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(self.options.keys())))
+            if running:
+                self.addons.invoke_addon_sync(addon, hooks.RunningHook())
             if isinstance(addon, dumper.Dumper):
-                self.flow_log.enabled = False
-        await super().run()
+                self.flow_log.supersede()
+
+    def _options_changed(self, updated: set[str]) -> None:
+        """An option of a left-out addon set while running (a script, ``:set``): the addon
+        is loaded then, never ignored."""
+        if any(updated.intersection(names) for addon, names in self._on_demand):
+            self._load_needed(running=True)
+
+    async def run(self) -> None:
+        self._load_needed(running=False)
+        self.options.changed.connect(self._options_changed)
+        try:
+            await super().run()
+        finally:
+            self.options.changed.disconnect(self._options_changed)
 
 
 def run_lean(arguments: Sequence[str]) -> None:

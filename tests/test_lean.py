@@ -1,0 +1,86 @@
+"""``lambda-route --lean``'s master: which addons it loads, and when it loads more."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from mitmproxy import options
+from mitmproxy.addons import dumper
+
+from lambdaroute.lean import LeanMaster
+
+
+@pytest.fixture
+async def lean() -> Iterator[LeanMaster]:
+    made = LeanMaster(options.Options())
+    yield made
+    made._termlog_addon.uninstall()  # type: ignore[union-attr]
+
+
+def non_default(option: Any) -> Any:
+    """A value other than the option's default, of the option's type."""
+    if option.choices:
+        return next(choice for choice in option.choices if choice != option.default)
+    if option.typespec is bool:
+        return not option.default
+    if option.typespec is int:
+        return option.default + 1
+    if option.typespec == Sequence[str]:
+        return ["x"]
+    assert option.typespec in (str, typing.Optional[str]), option.typespec  # noqa: UP045
+    return "x"
+
+
+async def test_every_option_of_a_left_out_addon_loads_it(lean: LeanMaster) -> None:
+    """-w (save_stream_file), map_remote, modify_headers, stickycookie, server_replay, a
+    filter expression...: every option that a left-out addon declares, once set, makes the
+    lean master load that addon at start-up. None is silently ignored."""
+    names = [(addon, name) for addon, declared in lean._on_demand for name in declared]
+    assert {name for _, name in names} >= {
+        "save_stream_file",
+        "map_remote",
+        "map_local",
+        "modify_headers",
+        "modify_body",
+        "stickycookie",
+        "stickyauth",
+        "anticache",
+        "anticomp",
+        "server_replay",
+        "client_replay",
+        "rfile",
+        "proxyauth",
+        "upstream_auth",
+        "block_list",
+        "hardump",
+        "dumper_filter",
+    }
+    for addon, name in names:
+        option = lean.options._options[name]
+        lean.options.update(**{name: non_default(option)})
+        needed = {type(a).__name__: changed for a, changed in lean.needed_addons()}
+        assert name in needed.get(type(addon).__name__, []), name
+        lean.options.update(**{name: option.default})
+
+
+async def test_flow_detail_one_or_zero_is_the_flow_log(lean: LeanMaster) -> None:
+    for detail, loads_dumper in ((0, False), (1, False), (2, True), (4, True)):
+        lean.options.update(flow_detail=detail)
+        assert any(isinstance(a, dumper.Dumper) for a, _ in lean.needed_addons()) is loads_dumper
+
+
+async def test_an_option_set_while_running_loads_its_addon(lean: LeanMaster) -> None:
+    """A script (or ``:set``) that sets an option of a left-out addon after start-up gets
+    the addon then."""
+    lean.options.changed.connect(lean._options_changed)  # what run() does
+    assert lean.addons.get("modifyheaders") is None
+    lean.options.update(modify_headers=["/~q/x-late/yes"])
+    assert lean.addons.get("modifyheaders") is not None
+    assert lean.needed_addons() == []
+    lean.options.update(flow_detail=3)
+    assert lean.addons.get("dumper") is not None
+    lean.options.update(flow_detail=1)  # the Dumper shows flows now, not the flow log too
+    assert not lean.flow_log.enabled
