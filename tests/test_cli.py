@@ -171,6 +171,25 @@ def test_lean_loads_the_addon_an_option_needs(
         upstream.shutdown()
 
 
+def test_lean_serves_the_mitm_it_page(local_lambda: object, tmp_path: Path) -> None:
+    """As mitmdump: a client of the regular proxy fetches the CA from http://mitm.it/."""
+    config = example_config(tmp_path, local_lambda.port)  # type: ignore[attr-defined]
+    port = free_port()
+    command = [sys.executable, "-m", "lambdaroute", "--lean", str(config)]
+    command += ["--listen-host", "127.0.0.1", "-p", str(port)]
+    command += ["--set", f"confdir={tmp_path / 'conf'}"]
+    log = tmp_path / "proxy.log"
+    process = start(command, log, cwd=tmp_path)
+    try:
+        wait_listening(port, process, log)
+        with httpx.Client(proxy=f"http://127.0.0.1:{port}", timeout=30) as client:
+            page = client.get("http://mitm.it/cert/pem")
+        assert page.status_code == 200
+        assert page.text.startswith("-----BEGIN CERTIFICATE-----")
+    finally:
+        stop(process)
+
+
 def test_lean_saves_flows_with_w(local_lambda: object, tmp_path: Path) -> None:
     """-w (save_stream_file) loads mitmproxy's Save addon: routed flows are written with
     the addon's record, as with mitmdump."""

@@ -50,8 +50,6 @@ async def test_every_option_of_a_left_out_addon_loads_it(lean: LeanMaster) -> No
         "anticache",
         "anticomp",
         "server_replay",
-        "client_replay",
-        "rfile",
         "proxyauth",
         "upstream_auth",
         "block_list",
@@ -64,6 +62,20 @@ async def test_every_option_of_a_left_out_addon_loads_it(lean: LeanMaster) -> No
         needed = {type(a).__name__: changed for a, changed in lean.needed_addons()}
         assert name in needed.get(type(addon).__name__, []), name
         lean.options.update(**{name: option.default})
+
+
+async def test_every_mitmdump_addon_is_loaded_or_on_demand(lean: LeanMaster) -> None:
+    """Only the Dumper gives way to the flow log; addons without per-flow hooks (commands,
+    -r, client replay) and the mitm.it page are always there, as in mitmdump."""
+    from mitmproxy.addons import default_addons, readfile
+
+    loaded = {type(a).__name__ for a in lean.addons.chain}
+    on_demand = {type(a).__name__ for a, _ in lean._on_demand}
+    mitmdump = {type(a).__name__ for a in [*default_addons(), readfile.ReadFileStdin()]}
+    assert mitmdump <= loaded | on_demand
+    assert {"Onboarding", "Export", "Cut", "ClientPlayback", "ReadFileStdin"} <= loaded
+    assert "export.file" in lean.commands.commands and "replay.client" in lean.commands.commands
+    assert "Dumper" in on_demand and "Save" in on_demand
 
 
 async def test_flow_detail_one_or_zero_is_the_flow_log(lean: LeanMaster) -> None:

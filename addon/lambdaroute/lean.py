@@ -1,15 +1,18 @@
-"""``lambda-route --lean``: a mitmproxy master with only the addons a Lambda route and plain
-pass-through need.
+"""``lambda-route --lean``: mitmdump's addons, each paid for per flow only where it works.
 
 mitmdump loads ~36 addons and every hook event of every flow visits each of them; most do
-nothing unless an option turns them on. The lean master loads the ones that matter with
-default options (proxy server, modes, TLS interception, DNS, scripts, the defaults that
-change pass-through traffic: ``block_global``, h2c, Alt-Svc, ECH) plus a cheap one-line
-flow log, and declares the options of all the others. Left out with default options: the
-mitm.it page (fetch the CA from the confdir), console/web commands (export, cut...).
-An option of a left-out addon that is set (``-w``, ``--map-remote``, ``--set
-stickycookie=...``, a filter expression, ``-r``...) loads that addon at start-up, so
-nothing is silently ignored.
+nothing unless an option turns them on. The lean master dispatches an event only to the
+addons that handle it (``hook_dispatch``), so an addon without per-flow hooks costs nothing
+per flow. It loads:
+
+- every mitmdump addon without per-flow hooks (commands such as ``export.*``/``cut.*``,
+  ``-r``, client replay...), and the ones that matter with default options: proxy server,
+  modes, TLS interception, DNS, scripts, the mitm.it page and the defaults that change
+  pass-through traffic (``block_global``, h2c, Alt-Svc, ECH);
+- a one-line flow log instead of the Dumper (``flowlog``);
+- the others (``-w``, ``--map-remote``, ``--modify-headers``, ``--set stickycookie=...``, a
+  filter expression, ``--flow-detail 2``...) when one of their options is set, at start-up
+  or later (a script, ``:set``), so that no option is silently ignored.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from lambdaroute.hook_dispatch import HookDispatch
 
 logger = logging.getLogger(__name__)
 
-# By class name: mitmproxy 12 renamed StripDnsHttpsRecords to StripECH and dropped
-# UpdateAltSvc, so the set is picked from whatever default_addons() holds.
+# Addons with per-flow hooks that run with default options, by class name: mitmproxy 12
+# renamed StripDnsHttpsRecords to StripECH and dropped UpdateAltSvc, so the set is picked
+# from whatever default_addons() holds.
 LEAN_ADDONS = frozenset(
     {
         "Core",
@@ -44,17 +48,31 @@ LEAN_ADDONS = frozenset(
         "NextLayer",
         "TlsConfig",
         "UpdateAltSvc",
+        "Onboarding",
     }
 )
+#: the hooks that run once (or per option change), not per flow or connection
+LIFECYCLE_HOOKS = frozenset({"load", "configure", "running", "done", "update", "add_log"})
+
+
+def _per_flow_hooks(addon: Any) -> list[str]:
+    return [
+        name
+        for name in hooks.all_hooks
+        if name not in LIFECYCLE_HOOKS and callable(getattr(addon, name, None))
+    ]
 
 
 def _split_default_addons() -> tuple[list[Any], list[Any]]:
-    """(the lean set, every other addon mitmdump has, Dumper last)."""
+    """(the lean set, the addons loaded when their options ask for them, Dumper last)."""
     lean: list[Any] = []
-    left_out: list[Any] = []
-    for addon in addons.default_addons():
-        (lean if type(addon).__name__ in LEAN_ADDONS else left_out).append(addon)
-    return lean, [*left_out, readfile.ReadFileStdin(), dumper.Dumper()]
+    on_demand: list[Any] = []
+    for addon in [*addons.default_addons(), readfile.ReadFileStdin()]:
+        if type(addon).__name__ in LEAN_ADDONS or not _per_flow_hooks(addon):
+            lean.append(addon)
+        else:
+            on_demand.append(addon)
+    return lean, [*on_demand, dumper.Dumper()]
 
 
 def _declared_already(loader: addonmanager.Loader) -> None:
