@@ -24,7 +24,7 @@ from typing import Any
 
 from bench_support.drivers import LoadSpec, drive
 from bench_support.environment import ROOT
-from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, free_port
+from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, cpu_seconds, free_port
 from bench_support.scenarios import Settings, check, medians
 
 LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
@@ -122,8 +122,23 @@ def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
                 warmup=settings.warmup,
                 path="/bench/items",
             )
-            runs[target].append(drive(spec, settings.generator, proxies[target].pid, own))
+            before = _tree_cpu(local.pid) if target.startswith("stack") else None
+            # the function processes are the benchmark's, not other load
+            ours = [*own, *_tree(local.pid)[1:]]
+            result = drive(spec, settings.generator, proxies[target].pid, ours)
+            if before is not None and result.get("rps"):
+                # over the warm-up too, so per request at the measured rate: approximate
+                served = result["rps"] * (settings.throughput_duration + settings.warmup)
+                result["local_cpu_us_per_request"] = (_tree_cpu(local.pid) - before) * 1e6 / served
+            runs[target].append(result)
     summary = {t: medians(r) for t, r in runs.items()}
+    for target in ("stack-full", "stack-lean"):
+        local_cpu = [
+            r["local_cpu_us_per_request"] for r in runs[target] if "local_cpu_us_per_request" in r
+        ]
+        summary[target]["local_cpu_us_per_request"] = (
+            statistics.median(local_cpu) if local_cpu else None
+        )
     stack, stack_spread = _ratio(runs, "stack-lean", "stack-full")
     passthrough, pass_spread = _ratio(runs, "pass-lean", "pass-full")
     stack_cpu, stack_cpu_spread = _ratio(runs, "stack-full", "stack-lean", "cpu_us_per_request")
@@ -166,6 +181,35 @@ def _ratio(
     return round(statistics.median(pairs), 3), (round(min(pairs), 3), round(max(pairs), 3))
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (the local server's function processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _tree_cpu(pid: int) -> float:
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except OSError:  # exited meanwhile
+            continue
+    return total
+
+
 def _body(workdir: Path) -> Path:
     body = workdir / "lean-upstream-body.json"
     body.write_text('{"ok": true}')
@@ -181,6 +225,11 @@ def render(result: dict[str, Any]) -> str:
             f"p50 {summary['p50_ms'] or 0:6.1f} ms  "
             f"cpu {cpu or 0:6.0f} us/req  "
             f"other load {summary.get('other_load_cpus') or 0:4.2f} CPUs"
+            + (
+                f"  local server {summary['local_cpu_us_per_request']:6.0f} us/req"
+                if summary.get("local_cpu_us_per_request")
+                else ""
+            )
         )
     for name, value in result["ratios"].items():
         spread = result.get("spreads", {}).get(name)
