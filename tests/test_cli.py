@@ -35,6 +35,11 @@ def test_an_option_before_config_is_an_error_naming_it() -> None:
         cli.main(["-p", "8080", "c.yaml"])
 
 
+def test_one_master_at_a_time() -> None:
+    with pytest.raises(SystemExit, match="choose one of --mitmdump, --web"):
+        cli.main(["--web", "--mitmdump", "c.yaml"])
+
+
 def test_addon_path_is_the_installed_addon_file(capsys: pytest.CaptureFixture[str]) -> None:
     cli.main(["--addon-path"])
     path = Path(capsys.readouterr().out.strip())
@@ -89,7 +94,9 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise AssertionError(f"not listening on {port}:\n{log.read_text()}")
 
 
-@pytest.mark.parametrize("mode", [[], ["--lean"], ["--web", "--set", "web_open_browser=false"]])
+@pytest.mark.parametrize(
+    "mode", [[], ["--lean"], ["--mitmdump"], ["--web", "--set", "web_open_browser=false"]]
+)
 def test_lambda_route_runs_a_config_from_another_directory(
     mode: list[str], local_lambda: object, tmp_path: Path
 ) -> None:
@@ -112,7 +119,7 @@ def test_lambda_route_runs_a_config_from_another_directory(
         response = httpx.get(f"http://127.0.0.1:{port}/hello/cli", timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["path"] == "/hello/cli"
-        if "--lean" in mode:  # the one-line flow log names the function
+        if mode[:1] in ([], ["--lean"]):  # the lean core's one-line flow log names the function
             wait_for(lambda: "/hello/cli -> 200" in log.read_text())
             assert "lambda:proxy" in log.read_text()
     finally:
