@@ -96,3 +96,26 @@ async def test_an_option_set_while_running_loads_its_addon(lean: LeanMaster) -> 
     assert lean.addons.get("dumper") is not None
     lean.options.update(flow_detail=1)  # the Dumper shows flows now, not the flow log too
     assert not lean.flow_log.enabled
+
+
+async def test_addons_run_in_mitmdumps_order_also_when_loaded_later(lean: LeanMaster) -> None:
+    """The addon where ``lambda-route --mitmdump`` runs it (the first script), the flow log
+    in the Dumper's place, and an addon loaded for its option in its mitmdump place: e.g.
+    ProxyAuth answers 407 before the addon routes a flow, as under mitmdump."""
+    from mitmproxy.tools.dump import DumpMaster
+
+    full = DumpMaster(options.Options(), with_termlog=False)
+    mitmdump_order = [type(a).__name__ for a in full.addons.chain]
+    script_place = mitmdump_order.index("ScriptLoader")
+    mitmdump_order[script_place:script_place] = ["LambdaRoute"]
+    mitmdump_order[mitmdump_order.index("Dumper")] = "FlowLog"
+    lean.options.changed.connect(lean._options_changed)
+    lean.options.update(proxyauth="any", modify_headers=["/~q/x/y"])
+
+    def order(names: list[str], among: set[str]) -> list[str]:
+        return [name for name in names if name in among]
+
+    lean_order = [type(a).__name__ for a in lean.addons.chain if type(a).__name__ != "TermLog"]
+    assert order(mitmdump_order, set(lean_order)) == lean_order
+    assert lean_order.index("ProxyAuth") < lean_order.index("LambdaRoute")
+    assert lean_order.index("LambdaRoute") < lean_order.index("ModifyHeaders")

@@ -70,6 +70,12 @@ class HookDispatch(addonmanager.AddonManager):
         finally:
             self._handlers.clear()
 
+    def move(self, addon: Any, index: int) -> None:
+        """Put an addon of the chain at ``index`` (of the chain without it)."""
+        self.chain.remove(addon)
+        self.chain.insert(index, addon)
+        self._handlers.clear()
+
     def handlers(self, name: str) -> tuple[Handler, ...]:
         """The chain's entries for event ``name``, in chain order."""
         table = self._handlers.get(name)

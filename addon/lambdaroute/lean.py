@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from math import inf
 from typing import Any
 
 from mitmproxy import addonmanager, addons, hooks, master, options
-from mitmproxy.addons import dumper, errorcheck, keepserving, readfile, termlog
+from mitmproxy.addons import dumper, errorcheck, keepserving, readfile, script, termlog
 from mitmproxy.tools import cmdline
 from mitmproxy.tools import main as mitmproxy_main
 
@@ -63,16 +64,19 @@ def _per_flow_hooks(addon: Any) -> list[str]:
     ]
 
 
-def _split_default_addons() -> tuple[list[Any], list[Any]]:
-    """(the lean set, the addons loaded when their options ask for them, Dumper last)."""
-    lean: list[Any] = []
-    on_demand: list[Any] = []
-    for addon in [*addons.default_addons(), readfile.ReadFileStdin()]:
-        if type(addon).__name__ in LEAN_ADDONS or not _per_flow_hooks(addon):
-            lean.append(addon)
-        else:
-            on_demand.append(addon)
-    return lean, [*on_demand, dumper.Dumper()]
+def _mitmdump_addons() -> list[Any]:
+    """mitmdump's addons, in its order (``DumpMaster``)."""
+    return [
+        *addons.default_addons(),
+        dumper.Dumper(),
+        keepserving.KeepServing(),
+        readfile.ReadFileStdin(),
+        errorcheck.ErrorCheck(),
+    ]
+
+
+def _always_loaded(addon: Any) -> bool:
+    return type(addon).__name__ in LEAN_ADDONS or not _per_flow_hooks(addon)
 
 
 def _declared_already(loader: addonmanager.Loader) -> None:
@@ -102,13 +106,28 @@ class LeanMaster(master.Master):
         # mitmproxy formats every log record, at every level, into a deprecated ``add_log``
         # event for all addons; HookDispatch puts that back when an addon has ``add_log``.
         self._legacy_log_events.uninstall()
-        lean, on_demand = _split_default_addons()
-        self.addons.add(*lean)
+        # mitmdump's order, so that every hook sees a flow as it would under mitmdump; an
+        # addon loaded later goes to its place too (``_rank``)
         self.flow_log = FlowLog()
-        # the flow log after the addon, as mitmdump's Dumper comes after scripts: it sees
-        # the response the addon settled on
-        self.addons.add(LambdaRoute(), self.flow_log)
-        self.addons.add(keepserving.KeepServing(), errorcheck.ErrorCheck())
+        self._rank: dict[int, float] = {id(self._termlog_addon): -1}
+        chain: list[Any] = []
+        on_demand: list[Any] = []
+        for rank, addon in enumerate(_mitmdump_addons()):
+            self._rank[id(addon)] = rank
+            if isinstance(addon, script.ScriptLoader):
+                # ``lambda-route --mitmdump`` loads the addon as the first script: in the
+                # ScriptLoader's place, before the user's ``-s`` scripts
+                lambda_route = LambdaRoute()
+                self._rank[id(lambda_route)] = rank - 0.5
+                chain.append(lambda_route)
+            elif isinstance(addon, dumper.Dumper):
+                self._rank[id(self.flow_log)] = rank - 0.5  # the Dumper's place
+                chain.append(self.flow_log)
+            if _always_loaded(addon):
+                chain.append(addon)
+            else:
+                on_demand.append(addon)
+        self.addons.add(*chain)
         # Declare the left-out addons' options so that the command line and --set know them.
         self._on_demand: list[tuple[Any, list[str]]] = []
         for addon in on_demand:
@@ -142,6 +161,12 @@ class LeanMaster(master.Master):
             setattr(addon, "load", _declared_already)  # noqa: B010
             self.addons.add(addon)
             delattr(addon, "load")
+            rank = self._rank[id(addon)]
+            place = next(
+                (i for i, a in enumerate(self.addons.chain) if self._rank.get(id(a), inf) > rank),
+                len(self.addons.chain),
+            )
+            self.addons.move(addon, place)
             self.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(self.options.keys())))
             if running:
                 self.addons.invoke_addon_sync(addon, hooks.RunningHook())
