@@ -96,6 +96,8 @@ class _RecordingLoader(addonmanager.Loader):
 
 
 class LeanMaster(master.Master):
+    addons: HookDispatch
+
     def __init__(self, opts: options.Options) -> None:
         super().__init__(opts)
         # Events visit only the addons that handle them (see hook_dispatch).
