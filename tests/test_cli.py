@@ -35,6 +35,11 @@ def test_an_option_before_config_is_an_error_naming_it() -> None:
         cli.main(["-p", "8080", "c.yaml"])
 
 
+def test_one_master_at_a_time() -> None:
+    with pytest.raises(SystemExit, match="choose one of --mitmdump, --web"):
+        cli.main(["--web", "--mitmdump", "c.yaml"])
+
+
 def test_addon_path_is_the_installed_addon_file(capsys: pytest.CaptureFixture[str]) -> None:
     cli.main(["--addon-path"])
     path = Path(capsys.readouterr().out.strip())
@@ -89,7 +94,9 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise AssertionError(f"not listening on {port}:\n{log.read_text()}")
 
 
-@pytest.mark.parametrize("mode", [[], ["--lean"], ["--web", "--set", "web_open_browser=false"]])
+@pytest.mark.parametrize(
+    "mode", [[], ["--lean"], ["--mitmdump"], ["--web", "--set", "web_open_browser=false"]]
+)
 def test_lambda_route_runs_a_config_from_another_directory(
     mode: list[str], local_lambda: object, tmp_path: Path
 ) -> None:
@@ -112,7 +119,7 @@ def test_lambda_route_runs_a_config_from_another_directory(
         response = httpx.get(f"http://127.0.0.1:{port}/hello/cli", timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["path"] == "/hello/cli"
-        if "--lean" in mode:  # the one-line flow log names the function
+        if mode[:1] in ([], ["--lean"]):  # the lean core's one-line flow log names the function
             wait_for(lambda: "/hello/cli -> 200" in log.read_text())
             assert "lambda:proxy" in log.read_text()
     finally:
@@ -131,27 +138,88 @@ class _EchoHeaders(BaseHTTPRequestHandler):
         pass
 
 
-def test_lean_loads_the_addon_an_option_needs(local_lambda: object, tmp_path: Path) -> None:
-    """--set modify_headers belongs to an addon the lean set leaves out: it is loaded and
-    applied to a passed-through flow, never ignored."""
+LATE_OPTION_SCRIPT = """
+from mitmproxy import ctx
+
+
+def running():
+    ctx.options.update(modify_headers=["/~q/x-lean-test/loaded"])
+"""
+
+
+@pytest.mark.parametrize("how", ["--set", "script sets it while running"])
+def test_lean_loads_the_addon_an_option_needs(
+    how: str, local_lambda: object, tmp_path: Path
+) -> None:
+    """modify_headers belongs to an addon the lean set leaves out: it is loaded and applied
+    to a passed-through flow, never ignored, also when a script sets it after start-up."""
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     config = example_config(tmp_path, local_lambda.port)  # type: ignore[attr-defined]
     port = free_port()
     command = [sys.executable, "-m", "lambdaroute", "--lean", str(config)]
     command += ["--listen-host", "127.0.0.1", "-p", str(port)]
-    command += ["--set", "modify_headers=/~q/x-lean-test/loaded"]
+    if how == "--set":
+        command += ["--set", "modify_headers=/~q/x-lean-test/loaded"]
+    else:
+        script = tmp_path / "late_option.py"
+        script.write_text(LATE_OPTION_SCRIPT)
+        command += ["-s", str(script)]
+    log = tmp_path / "proxy.log"
+    process = start(command, log, cwd=tmp_path)
+    try:
+        wait_listening(port, process, log)
+        wait_for(lambda: "--lean: loading ModifyHeaders for modify_headers" in log.read_text())
+        with httpx.Client(proxy=f"http://127.0.0.1:{port}", timeout=30) as client:
+            seen = client.get(f"http://127.0.0.1:{upstream.server_port}/").json()
+        assert seen.get("x-lean-test") == "loaded"
+    finally:
+        stop(process)
+        upstream.shutdown()
+
+
+def test_lean_serves_the_mitm_it_page(local_lambda: object, tmp_path: Path) -> None:
+    """As mitmdump: a client of the regular proxy fetches the CA from http://mitm.it/."""
+    config = example_config(tmp_path, local_lambda.port)  # type: ignore[attr-defined]
+    port = free_port()
+    command = [sys.executable, "-m", "lambdaroute", "--lean", str(config)]
+    command += ["--listen-host", "127.0.0.1", "-p", str(port)]
+    command += ["--set", f"confdir={tmp_path / 'conf'}"]
     log = tmp_path / "proxy.log"
     process = start(command, log, cwd=tmp_path)
     try:
         wait_listening(port, process, log)
         with httpx.Client(proxy=f"http://127.0.0.1:{port}", timeout=30) as client:
-            seen = client.get(f"http://127.0.0.1:{upstream.server_port}/").json()
-        assert seen.get("x-lean-test") == "loaded"
-        assert "--lean: loading ModifyHeaders for modify_headers" in log.read_text()
+            page = client.get("http://mitm.it/cert/pem")
+        assert page.status_code == 200
+        assert page.text.startswith("-----BEGIN CERTIFICATE-----")
     finally:
         stop(process)
-        upstream.shutdown()
+
+
+def test_lean_saves_flows_with_w(local_lambda: object, tmp_path: Path) -> None:
+    """-w (save_stream_file) loads mitmproxy's Save addon: routed flows are written with
+    the addon's record, as with mitmdump."""
+    from mitmproxy import io
+
+    config = example_config(tmp_path, local_lambda.port)  # type: ignore[attr-defined]
+    port = free_port()
+    saved = tmp_path / "flows.mitm"
+    command = [sys.executable, "-m", "lambdaroute", "--lean", str(config)]
+    command += ["--listen-host", "127.0.0.1", "-p", str(port), "-w", str(saved)]
+    command += ["--mode", "reverse:http://127.0.0.1:9"]
+    log = tmp_path / "proxy.log"
+    process = start(command, log, cwd=tmp_path)
+    try:
+        wait_listening(port, process, log)
+        assert httpx.get(f"http://127.0.0.1:{port}/hello/w", timeout=30).status_code == 200
+    finally:
+        stop(process)  # Save closes the file on shutdown
+    assert "--lean: loading Save for save_stream_file" in log.read_text()
+    with saved.open("rb") as file:
+        flows = list(io.FlowReader(file).stream())
+    assert [f.request.path for f in flows] == ["/hello/w"]
+    assert flows[0].metadata["lambda_route"]["function"] == "proxy"
 
 
 def test_demo_stops_with_the_servers_message_when_the_lambda_port_is_taken() -> None:

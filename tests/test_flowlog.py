@@ -34,3 +34,29 @@ def test_quiet_turns_it_off() -> None:
         tctx.configure(log, flow_detail=0)
         log.response(tflow.tflow(resp=True))
     assert out.getvalue() == ""
+
+
+def test_the_url_is_shown_as_mitmdump_shows_it() -> None:
+    """The request URL, or with ``showhost`` the one the Host header names (as Dumper)."""
+    for showhost, expected in (
+        (False, "GET http://address:22/path"),
+        (True, "GET http://example.com/path"),
+    ):
+        out = io.StringIO()
+        log = FlowLog(out)
+        with taddons.context(log, dumper.Dumper(io.StringIO())) as tctx:
+            tctx.configure(log, showhost=showhost)
+            flow = tflow.tflow(resp=True)
+            flow.request.headers["host"] = "example.com"
+            log.response(flow)
+        assert expected in out.getvalue()
+
+
+def test_superseded_by_the_dumper_it_stays_off() -> None:
+    out = io.StringIO()
+    log = FlowLog(out)
+    with taddons.context(log, dumper.Dumper(io.StringIO())) as tctx:
+        log.supersede()
+        tctx.configure(log, flow_detail=1)
+        log.response(tflow.tflow(resp=True))
+    assert out.getvalue() == ""

@@ -223,3 +223,56 @@ def test_lambda_routes_lists_routes_matches_and_functions(tmp_path: Path) -> Non
         " @ eu-west-1 (API Gateway event 1.0, RequestResponse, proxy integration)",
         "static: paths /static -> no aws-lambda plugin (passed through)",
     ]
+
+
+class _Records(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.ERROR])
+def test_the_function_log_tail_is_logged_only_when_a_handler_shows_info(level: int) -> None:
+    """Every answered flow has a log tail (Kong's log_type Tail): it is formatted and logged
+    for a handler that shows INFO, and not built at all when none does (``-q``)."""
+    from lambdaroute.config import LambdaPluginConfig
+    from lambdaroute.flowrecord import record_flow
+    from lambdaroute.invocation import InvokeResult
+    from lambdaroute.responses import ShapedResponse
+
+    root = logging.getLogger()
+    handler = _Records(level)
+    built: list[logging.LogRecord] = []
+    module_logger = logging.getLogger("lambdaroute.flowrecord")
+
+    def count(record: logging.LogRecord) -> bool:
+        built.append(record)
+        return True
+
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG)
+    module_logger.addFilter(count)
+    try:
+        record_flow(
+            tflow.tflow(),
+            route_name="r",
+            plugin=LambdaPluginConfig(function_name="echo"),
+            request_id="id",
+            payload=b"{}",
+            result=InvokeResult(200, (), b"{}", 1.0, "echo", None),
+            shaped=ShapedResponse(200, (), b"{}", function_logs="START handler said hi\n"),
+            error=None,
+            started=0.0,
+        )
+    finally:
+        module_logger.removeFilter(count)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    if level == logging.INFO:
+        assert len(built) == 1 and "handler said hi" in handler.seen[0]
+    else:
+        assert built == [] and handler.seen == []

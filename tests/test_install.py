@@ -83,7 +83,8 @@ def test_the_package_is_the_installed_copy(installed: Path, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "how", ["lambda-route", "python -m lambdaroute", "lambda-route --lean", "mitmdump -s"]
+    "how",
+    ["lambda-route", "python -m lambdaroute", "lambda-route --mitmdump", "mitmdump -s"],
 )
 def test_installed_commands_route_to_lambda(installed: Path, how: str, tmp_path: Path) -> None:
     with start_local_lambda() as server:

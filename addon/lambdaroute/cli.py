@@ -1,7 +1,8 @@
 """``lambda-route`` (and ``python -m lambdaroute``): mitmproxy with the lambda-route addon.
 
-    lambda-route CONFIG [mitmdump options...]          mitmdump + the addon, lambda_config=CONFIG
-    lambda-route --lean CONFIG [mitmdump options...]   the same on a lean master (see lean)
+    lambda-route CONFIG [mitmdump options...]          the addon, lambda_config=CONFIG, on the
+                                                       lean master (see lean; --lean says so too)
+    lambda-route --mitmdump CONFIG [options...]        the same on mitmdump's own master
     lambda-route --web CONFIG [mitmweb options...]     mitmweb + the addon
     lambda-route --addon-path                          the file ``mitmdump -s`` loads
 
@@ -15,12 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 USAGE = """\
-usage: lambda-route [--lean | --web] CONFIG [mitmproxy options...]
+usage: lambda-route [--mitmdump | --web] CONFIG [mitmproxy options...]
        lambda-route --addon-path
 
-Runs mitmdump (--web: mitmweb; --lean: a lean mitmproxy core, faster, see the README)
-with the lambda-route addon and lambda_config=CONFIG, a Kong declarative config file.
+Runs the lambda-route addon with lambda_config=CONFIG, a Kong declarative config file, on
+a lean mitmproxy core: mitmdump's options and behaviour at about half mitmdump's CPU per
+flow, one line per flow (see the README, Lean core).
 Every option after CONFIG goes to mitmproxy as is: lambda-route CONFIG --help lists them.
+  --mitmdump     run mitmdump itself instead of the lean core
+  --web          run mitmweb
+  --lean         the lean core (the default)
   --addon-path   print the path of the addon file for mitmdump -s / mitmweb -s
 """
 
@@ -35,7 +40,7 @@ def split_arguments(argv: Sequence[str]) -> tuple[set[str], str | None, list[str
     """(lambda-route's own flags, CONFIG, mitmproxy's arguments)."""
     own: set[str] = set()
     for index, argument in enumerate(argv):
-        if argument in ("--lean", "--web", "--addon-path", "-h", "--help"):
+        if argument in ("--lean", "--mitmdump", "--web", "--addon-path", "-h", "--help"):
             own.add(argument)
         elif argument.startswith("-"):
             raise SystemExit(
@@ -61,9 +66,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if config is None:
         raise SystemExit("lambda-route: missing CONFIG, the Kong declarative config file\n" + USAGE)
-    if {"--lean", "--web"} <= own:
-        raise SystemExit("lambda-route: --lean runs without a web UI; choose --lean or --web")
-    if "--lean" in own:
+    masters = own & {"--lean", "--mitmdump", "--web"}
+    if len(masters) > 1:
+        raise SystemExit(f"lambda-route: choose one of {', '.join(sorted(masters))}")
+    if not masters & {"--mitmdump", "--web"}:
         from lambdaroute.lean import run_lean
 
         run_lean(mitmproxy_arguments(config, rest, with_script=False))

@@ -21,10 +21,23 @@ class FlowLog:
     def __init__(self, out: IO[str] | None = None) -> None:
         self._out = out or sys.stdout
         self.enabled = True
+        self._superseded = False
+        self._show_host = False
 
     def configure(self, updated: set[str]) -> None:
         if "flow_detail" in updated:
-            self.enabled = ctx.options.flow_detail > 0
+            self.enabled = ctx.options.flow_detail > 0 and not self._superseded
+        if "showhost" in updated:
+            self._show_host = ctx.options.showhost
+
+    def supersede(self) -> None:
+        """mitmproxy's Dumper was loaded (more detail, a filter): it logs the flows now."""
+        self._superseded = True
+        self.enabled = False
+
+    def _url(self, flow: http.HTTPFlow) -> str:
+        """The URL as mitmdump's Dumper shows it (``showhost``: from the Host header)."""
+        return flow.request.pretty_url if self._show_host else flow.request.url
 
     def _write(self, line: str) -> None:
         self._out.write(line + "\n")
@@ -35,14 +48,14 @@ class FlowLog:
             response = flow.response
             size = len(response.raw_content) if response.raw_content is not None else 0
             self._write(
-                f"{_client(flow)} {flow.request.method} {flow.request.pretty_url} -> "
+                f"{_client(flow)} {flow.request.method} {self._url(flow)} -> "
                 f"{response.status_code} {size}b {_elapsed_ms(flow)}{_lambda_suffix(flow)}"
             )
 
     def error(self, flow: http.HTTPFlow) -> None:
         if self.enabled and flow.error is not None:
             self._write(
-                f"{_client(flow)} {flow.request.method} {flow.request.pretty_url} -> "
+                f"{_client(flow)} {flow.request.method} {self._url(flow)} -> "
                 f"error: {flow.error.msg}{_lambda_suffix(flow)}"
             )
 

@@ -89,12 +89,28 @@ def record_flow(
     if failure:
         label = f"{flow.request.method} {flow.request.pretty_url}"
         _log_function_error(label, target, failure, lambda_headers.get("x-amzn-requestid"), logs)
-    elif logs:
+    elif logs and _shown(logging.INFO):
         logger.info(
             f"lambda-route: {target} logs (RequestId {record['lambda_request_id']}):\n"
             + logs.rstrip()
         )
     return record
+
+
+def _shown(level: int) -> bool:
+    """Whether a handler would take a record of ``level`` from this module's logger: the
+    function's log tail is formatted for every flow otherwise (``-q`` hides INFO)."""
+    if not logger.isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logger
+    found = False
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level:
+                return True
+        current = current.parent if current.propagate else None
+    return not found and logging.lastResort is not None and level >= logging.lastResort.level
 
 
 def payload_mode(plugin: LambdaPluginConfig) -> str:

@@ -10,7 +10,8 @@ as in the other scenarios), lazy connections:
 
 The whole stack is the real local server (``local-lambda``, configs/functions.yaml's
 ``proxy`` function, API Gateway v1 + proxy integration). Rounds alternate the four, the
-order rotating; ratios are medians of per-round ratios.
+order rotating; ratios are medians of per-round ratios (with their range): req/s, and the
+proxy process's CPU time per request, the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from bench_support.drivers import LoadSpec, drive
 from bench_support.environment import ROOT
-from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, free_port
+from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, cpu_seconds, free_port
 from bench_support.scenarios import Settings, check, medians
 
 LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
@@ -121,16 +122,44 @@ def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
                 warmup=settings.warmup,
                 path="/bench/items",
             )
-            runs[target].append(drive(spec, settings.generator, proxies[target].pid, own))
+            before = _tree_cpu(local.pid) if target.startswith("stack") else None
+            # the function processes are the benchmark's, not other load
+            ours = [*own, *_tree(local.pid)[1:]]
+            result = drive(spec, settings.generator, proxies[target].pid, ours)
+            if before is not None and result.get("rps"):
+                # over the warm-up too, so per request at the measured rate: approximate
+                served = result["rps"] * (settings.throughput_duration + settings.warmup)
+                result["local_cpu_us_per_request"] = (_tree_cpu(local.pid) - before) * 1e6 / served
+            runs[target].append(result)
     summary = {t: medians(r) for t, r in runs.items()}
-    stack = _ratio(runs, "stack-lean", "stack-full")
-    passthrough = _ratio(runs, "pass-lean", "pass-full")
+    for target in ("stack-full", "stack-lean"):
+        local_cpu = [
+            r["local_cpu_us_per_request"] for r in runs[target] if "local_cpu_us_per_request" in r
+        ]
+        summary[target]["local_cpu_us_per_request"] = (
+            statistics.median(local_cpu) if local_cpu else None
+        )
+    stack, stack_spread = _ratio(runs, "stack-lean", "stack-full")
+    passthrough, pass_spread = _ratio(runs, "pass-lean", "pass-full")
+    stack_cpu, stack_cpu_spread = _ratio(runs, "stack-full", "stack-lean", "cpu_us_per_request")
+    pass_cpu, pass_cpu_spread = _ratio(runs, "pass-full", "pass-lean", "cpu_us_per_request")
     return {
         "generator": settings.generator,
         "connections": settings.throughput_connections,
         "rounds": settings.rounds,
         "targets": summary,
-        "ratios": {"stack lean/full": stack, "pass lean/full": passthrough},
+        "ratios": {
+            "stack lean/full req/s": stack,
+            "pass lean/full req/s": passthrough,
+            "stack full/lean CPU per request": stack_cpu,
+            "pass full/lean CPU per request": pass_cpu,
+        },
+        "spreads": {
+            "stack lean/full req/s": stack_spread,
+            "pass lean/full req/s": pass_spread,
+            "stack full/lean CPU per request": stack_cpu_spread,
+            "pass full/lean CPU per request": pass_cpu_spread,
+        },
         "checks": [
             check("whole stack --lean/mitmdump -s req/s >= 1.8", stack, 1.8, at_least=True),
             check("passthrough --lean/mitmdump req/s >= 1.8", passthrough, 1.8, at_least=True),
@@ -138,13 +167,47 @@ def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _ratio(runs: dict[str, list[dict[str, Any]]], over: str, under: str) -> float | None:
+def _ratio(
+    runs: dict[str, list[dict[str, Any]]], over: str, under: str, key: str = "rps"
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The median of the per-round ratios ``over/under`` of ``key``, and their range."""
     pairs = [
-        top["rps"] / bottom["rps"]
+        top[key] / bottom[key]
         for top, bottom in zip(runs[over], runs[under], strict=False)
-        if top.get("rps") and bottom.get("rps") and not top.get("errors")
+        if top.get(key) and bottom.get(key) and not top.get("errors") and not bottom.get("errors")
     ]
-    return round(statistics.median(pairs), 3) if pairs else None
+    if not pairs:
+        return None, None
+    return round(statistics.median(pairs), 3), (round(min(pairs), 3), round(max(pairs), 3))
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (the local server's function processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _tree_cpu(pid: int) -> float:
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except OSError:  # exited meanwhile
+            continue
+    return total
 
 
 def _body(workdir: Path) -> Path:
@@ -160,10 +223,18 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"  {target:<11} {summary['rps'] or 0:8.0f} req/s  "
             f"p50 {summary['p50_ms'] or 0:6.1f} ms  "
-            f"cpu {cpu or 0:6.0f} us/req"
+            f"cpu {cpu or 0:6.0f} us/req  "
+            f"other load {summary.get('other_load_cpus') or 0:4.2f} CPUs"
+            + (
+                f"  local server {summary['local_cpu_us_per_request']:6.0f} us/req"
+                if summary.get("local_cpu_us_per_request")
+                else ""
+            )
         )
     for name, value in result["ratios"].items():
-        lines.append(f"  {name}: {value}")
+        spread = result.get("spreads", {}).get(name)
+        rounds = f" (rounds {spread[0]}-{spread[1]})" if spread else ""
+        lines.append(f"  {name}: {value}{rounds}")
     for item in result["checks"]:
         lines.append(f"  {item['target']}: {'met' if item['met'] else item['miss']}")
     return "\n".join(lines)
