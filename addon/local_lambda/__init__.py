@@ -6,6 +6,10 @@
     sigv4      SigV4 verification with AWS's 403 errors
     functions  the functions YAML file, and name/ARN/qualifier resolution
     workers    pooled worker processes, concurrency limits, timeouts, reload
+    invocation   one call, its outcome and its Lambda-style log (START ... REPORT, Tail)
+    pipe_worker  the short form's Python worker (frames over pipes)
+    api_worker   a worker of any runtime, driven through the Runtime API
+    code_stamp   what tells that a function's code changed
     runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: h11,
                for the trailers of streamed responses; response_stream: bounded hand-over)
     runtime    what runs inside a worker (context object, log capture); stdlib only

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from local_lambda.errors import RESPONSE_LIMIT, response_too_large
+from local_lambda.invocation import WorkerExited
 from local_lambda.process import kill_group, peak_memory_mb, watch_exit
 from local_lambda.response_stream import ResponseStream, StreamBroken
 from local_lambda.runtime_api import Invocation, RuntimeApi, RuntimeExited, RuntimeSession
@@ -71,8 +72,6 @@ class ApiWorker:
         A streamed response that went to ``on_chunk`` leaves the payload empty (or the error
         object the stream ended with).
         """
-        from local_lambda.workers import WorkerExited
-
         pending, self.sink = self.sink, []
         for text in pending:
             log.output(text)
@@ -151,8 +150,6 @@ async def start_api_worker(
     api: RuntimeApi, argv: list[str], environment: dict[str, str], cwd: str, generation: int
 ) -> ApiWorker:
     """Start the worker and wait for its first /next (or its init error, or its exit)."""
-    from local_lambda.workers import WorkerExited
-
     session = await api.open()
     environment_id = uuid.uuid4().hex
     env = dict(environment)

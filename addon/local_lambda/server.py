@@ -37,9 +37,10 @@ from local_lambda.errors import (
     unknown_operation,
 )
 from local_lambda.functions import FunctionTable, Target
+from local_lambda.invocation import Call, Outcome
 from local_lambda.sigv4 import SignatureVerifier
 from local_lambda.streaming import stream_invocation
-from local_lambda.workers import Call, Outcome, WorkerManager
+from local_lambda.workers import WorkerManager
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STREAM_PATH = "/2021-11-15/functions/{function}/response-streaming-invocations"

@@ -20,7 +20,8 @@ from aiohttp import web
 
 from local_lambda.errors import RESPONSE_LIMIT, response_too_large
 from local_lambda.eventstream import CONTENT_TYPE, invoke_complete, payload_chunk
-from local_lambda.workers import Call, Outcome, WorkerManager
+from local_lambda.invocation import Call, Outcome
+from local_lambda.workers import WorkerManager
 
 _log = logging.getLogger("local_lambda")
 

@@ -2,175 +2,38 @@
 
 Each function has a pool. An invocation takes an idle worker or starts a new one, up to
 the function's ``reserved_concurrency`` and the server-wide cap (429 over either). A
-worker is a plain subprocess running ``local_lambda.runtime`` and speaking frames over
-pipes (see runtime.py); the event loop only ever awaits it. A timeout ends the worker, a
-crash is reported as ``Runtime.ExitError``, and a handler file whose stat changed gets
-fresh workers on the next invocation.
+worker is a subprocess: the short form's Python worker speaks frames over pipes
+(pipe_worker.py), every other runtime talks to the Runtime API (api_worker.py); the event
+loop only ever awaits it. A timeout ends the worker, a crash is reported as
+``Runtime.ExitError``, and code that changed gets fresh workers on the next invocation
+(code_stamp.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import math
 import os
-import signal
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import local_lambda
 from local_lambda.api_worker import ApiWorker, OnChunk, start_api_worker
+from local_lambda.code_stamp import SMALL_TREE, WALK_COST_FACTOR, code_stamp, file_stamp
 from local_lambda.errors import ServiceError, too_many_requests
-from local_lambda.functions import FunctionSpec, Target
-from local_lambda.process import kill_group, watch_exit
-from local_lambda.runtime import pack_with_meta, split_meta
+from local_lambda.functions import FunctionSpec
+from local_lambda.invocation import Call, InvocationLog, Outcome, WorkerExited
+from local_lambda.pipe_worker import Worker, start_pipe_worker
 from local_lambda.runtime_api import RuntimeApi
 from local_lambda.runtimes import module_for
 
 DEFAULT_IDLE_TIMEOUT = 600.0
 """Seconds an idle worker is kept warm before it is ended (Lambda keeps them minutes)."""
 
-INIT_TIMEOUT = 10.0
-"""Seconds a new worker may take to start and import its handler (AWS: 10 s)."""
-
-TAIL_BYTES = 4096
-
-SMALL_TREE = 200
-"""Files in a code directory walked on every invocation (see FunctionPool.check_code)."""
-
-WALK_COST_FACTOR = 20
-
 _ADDON_DIR = str(Path(local_lambda.__file__).resolve().parent.parent)
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One invocation to run."""
-
-    target: Target
-    request_id: str
-    payload: bytes
-    client_context: dict[str, Any] | None = None
-    trace_id: str = ""
-    """The X-Ray trace header, given to the function as ``_X_AMZN_TRACE_ID``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the function produced."""
-
-    payload: bytes
-    function_error: bool
-    log: str
-    """The execution log: the function's output between START and END/REPORT lines."""
-
-    def log_tail(self) -> str:
-        """The ``Tail`` log: base64 of the last 4 KB of the execution log."""
-        return base64.b64encode(self.log.encode("utf-8")[-TAIL_BYTES:]).decode("ascii")
-
-
-class WorkerExited(Exception):
-    """The worker process ended while it was starting or running an invocation."""
-
-    def __init__(self, returncode: int | None) -> None:
-        super().__init__(returncode)
-        self.returncode = returncode
-
-    @property
-    def reason(self) -> str:
-        code = self.returncode
-        if code is None:
-            return "Runtime exited without providing a reason"
-        if code < 0:
-            name = signal.strsignal(-code) or f"signal {-code}"
-            return f"Runtime exited with error: signal: {name.lower()}"
-        return f"Runtime exited with error: exit status {code}"
-
-
-@dataclass(slots=True, eq=False)
-class Worker:
-    """One running worker process (an execution environment)."""
-
-    process: asyncio.subprocess.Process
-    generation: int
-    environment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    created: datetime = field(default_factory=lambda: datetime.now(UTC))
-    init_ms: float | None = None
-    """Set until the first invocation reports it (the REPORT line's Init Duration)."""
-    init_log: str = ""
-    init_error: dict[str, Any] | None = None
-    max_memory_mb: int = 0
-    idle_since: float = field(default_factory=time.monotonic)
-    _created_day: str = ""
-
-    @property
-    def alive(self) -> bool:
-        return self.process.returncode is None
-
-    def log_stream(self, version: str) -> str:
-        return f"{self.created_day}/[{version}]{self.environment_id}"
-
-    @property
-    def created_day(self) -> str:
-        if not self._created_day:  # strftime costs microseconds on every invocation
-            self._created_day = f"{self.created:%Y/%m/%d}"
-        return self._created_day
-
-    async def read_frame(self) -> tuple[bytes, bytes]:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            header = await stdout.readexactly(5)
-            body = await stdout.readexactly(int.from_bytes(header[1:], "big"))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            raise WorkerExited(await self.process.wait()) from None
-        return header[:1], body
-
-    async def send(self, frame: bytes) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(frame)
-            await stdin.drain()
-        except ConnectionError:
-            raise WorkerExited(await self.process.wait()) from None
-
-    async def kill(self) -> None:
-        kill_group(self.process.pid)
-        await self.process.wait()
-
-    async def exchange(
-        self,
-        meta: dict[str, Any],
-        payload: bytes,
-        log: _LogBuilder,
-        on_chunk: OnChunk | None = None,
-    ) -> Any:
-        """Send the invocation and read its logs and result; None if it timed out.
-
-        A Python handler cannot stream: its result is whole, and ``on_chunk`` is not used.
-        """
-        await self.send(pack_with_meta(b"I", meta, payload))
-        try:
-            async with asyncio.timeout(meta["timeout"]):
-                while True:
-                    kind, body = await self.read_frame()
-                    if kind == b"L":
-                        log.output(body.decode("utf-8", "replace"))
-                        continue
-                    result, out = split_meta(body)
-                    break
-        except TimeoutError:
-            return None
-        self.max_memory_mb = result["max_memory_mb"]
-        return out, result["error"], result["duration_ms"]
 
 
 AnyWorker = Worker | ApiWorker
@@ -201,7 +64,7 @@ class FunctionPool:
         takes 10-70 ms on 2 cores: at most 5% of a core; an edit shows within a second).
         A Python handler's own file is checked on every invocation regardless.
         """
-        stamp: Any = _file_stamp(self.spec.handler_file) if self.spec.handler_file else None
+        stamp: Any = file_stamp(self.spec.handler_file) if self.spec.handler_file else None
         if self.spec.handler_file is None or self.spec.handler_text:  # AWS's form
             now = time.monotonic()
             if len(self.tree_stamp) <= SMALL_TREE or now >= self.walk_due:
@@ -222,87 +85,7 @@ class FunctionPool:
             return await start_api_worker(
                 self.api, argv, self.environment, str(spec.code_dir), self.generation
             )
-        assert spec.handler_file is not None
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-P",  # not the cwd (the handler's directory) first on sys.path: runtime.py does it
-            "-m",
-            "local_lambda.runtime",
-            str(spec.handler_file),
-            spec.handler_name,
-            *python_module(spec),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=self.environment,
-            cwd=spec.code_dir,
-            start_new_session=True,
-        )
-        watch_exit(process.pid)
-        worker = Worker(process, self.generation)
-        spawned = time.perf_counter()
-        logs: list[str] = []
-        try:
-            async with asyncio.timeout(INIT_TIMEOUT):
-                while True:
-                    kind, body = await worker.read_frame()
-                    if kind == b"L":
-                        logs.append(body.decode("utf-8", "replace"))
-                        continue
-                    ready = json.loads(body)
-                    break
-        except TimeoutError:
-            await worker.kill()
-            raise WorkerExited(None) from None
-        except BaseException:
-            await worker.kill()
-            raise
-        worker.init_ms = (time.perf_counter() - spawned) * 1000
-        worker.init_error = ready["error"]
-        worker.init_log = "".join(logs)
-        return worker
-
-
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def python_module(spec: FunctionSpec) -> tuple[str, ...]:
-    """AWS's form (``runtime: python3.x``, ``handler: pkg.mod.handler`` or ``dir/mod.handler``)
-    names a module to import from the task root, as AWS's runtime does; the short form none."""
-    if not spec.handler_text:
-        return ()
-    return (spec.handler_text.rpartition(".")[0].replace("/", "."),)
-
-
-def code_stamp(code_dir: Path, limit: int = 2000) -> tuple[Any, ...]:
-    """Names, mtimes and sizes of the code directory's files (not node_modules, not dot
-    directories, not __pycache__, at most ``limit`` entries): a change means fresh workers.
-    Directories count by their files only, so Python writing its bytecode cache is no
-    change."""
-    stamp: list[Any] = []
-    pending = [code_dir]
-    while pending and len(stamp) < limit:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if not (
-                    entry.name.startswith(".") or entry.name in ("node_modules", "__pycache__")
-                ):
-                    pending.append(Path(entry.path))
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            stamp.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
-    return tuple(sorted(stamp))
+        return await start_pipe_worker(spec, self.environment, self.generation)
 
 
 def worker_environment(
@@ -434,7 +217,7 @@ class WorkerManager:
 
     async def _run(self, pool: FunctionPool, call: Call, on_chunk: OnChunk | None) -> Outcome:
         self._reap(pool.check_code())
-        log = _LogBuilder(call, pool.spec)
+        log = InvocationLog(call, pool.spec)
         worker = self._take_idle(pool)
         try:
             if worker is None:
@@ -502,53 +285,3 @@ class WorkerManager:
             pool.idle.clear()
         await asyncio.gather(*(worker.kill() for worker in workers), *self._reaping)
         await self._api.close()
-
-
-class _LogBuilder:
-    """Assembles one invocation's log as Lambda writes it (init output, START ... REPORT)."""
-
-    def __init__(self, call: Call, spec: FunctionSpec) -> None:
-        self._call = call
-        self._spec = spec
-        self._prefix = ""
-        self._init_ms: float | None = None
-        self._parts = [f"START RequestId: {call.request_id} Version: {call.target.version}\n"]
-
-    def init(self, init_log: str, init_ms: float) -> None:
-        self._prefix = init_log
-        self._init_ms = init_ms
-
-    def output(self, text: str) -> None:
-        self._parts.append(text)
-
-    def finish(self, payload: bytes, failed: bool, duration_ms: float, memory_mb: int) -> Outcome:
-        request_id = self._call.request_id
-        init = f"Init Duration: {self._init_ms:.2f} ms\t" if self._init_ms is not None else ""
-        if not self._parts[-1].endswith("\n"):
-            self._parts.append("\n")
-        self._parts.append(
-            f"END RequestId: {request_id}\n"
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {math.ceil(duration_ms)} ms\t"
-            f"Memory Size: {self._spec.memory_size} MB\t"
-            f"Max Memory Used: {memory_mb} MB\t{init}\n"
-        )
-        return Outcome(payload, failed, self._prefix + "".join(self._parts))
-
-    def timed_out(self, duration_ms: float, memory_mb: int) -> Outcome:
-        request_id = self._call.request_id
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        message = f"Task timed out after {self._spec.timeout:.2f} seconds"
-        self._parts.append(f"{now} {request_id} {message}\n")
-        error = {
-            "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {request_id} Error: {message}",
-        }
-        return self.finish(json.dumps(error).encode(), True, duration_ms, memory_mb)
-
-    def crashed(self, exc: WorkerExited, duration_ms: float, memory_mb: int) -> Outcome:
-        request_id = self._call.request_id
-        message = f"RequestId: {request_id} Error: {exc.reason}"
-        self._parts.append(f"{message}\nRuntime.ExitError\n")
-        error = {"errorType": "Runtime.ExitError", "errorMessage": message}
-        return self.finish(json.dumps(error).encode(), True, duration_ms, memory_mb)

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local_lambda.code_stamp import SMALL_TREE
 from local_lambda.functions import FunctionSpec
-from local_lambda.workers import SMALL_TREE, FunctionPool
+from local_lambda.workers import FunctionPool
 
 
 def pool_for(code: Path, runtime: str = "nodejs20.x") -> FunctionPool:
