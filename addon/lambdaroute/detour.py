@@ -31,10 +31,17 @@ class Origin:
 
 
 def known_body_size(request: http.Request) -> int | None:
-    """The body size the request announces, or None when it is not known in advance."""
-    if "chunked" in request.headers.get("transfer-encoding", "").lower():
-        return None
-    length = request.headers.get("content-length")
+    """The body size the request announces, or None when it is not known in advance.
+
+    One pass over the raw header fields: ``Headers.get`` builds a list per lookup, which
+    cost more than the rest of the routing decision on every routed flow."""
+    length: bytes | None = None
+    for name, value in request.headers.fields:
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            if b"chunked" in value.lower():
+                return None
+        elif len(name) == 14 and name.lower() == b"content-length":
+            length = value
     if length is None:
         # HTTP/1 without either header has no body; HTTP/2 and 3 may send one anyway
         return None if request.is_http2 or request.is_http3 else 0
