@@ -8,6 +8,7 @@ upstream and, in reverse mode, so that the client's Host is still there) and ans
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -616,12 +617,20 @@ def _client_authority(request: http.Request, scheme: str) -> tuple[str, int]:
     """The host and port the client asked for (Host header / :authority, else the target)."""
     authority = request.host_header
     if authority:
-        try:
-            host, port = url.parse_authority(authority, check=False)
-        except ValueError:
-            host, port = authority, None
-        return host.lower(), port or (443 if scheme == "https" else 80)
+        host, port = _parse_authority(authority)
+        return host, port or (443 if scheme == "https" else 80)
     return request.host.lower(), request.port
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_authority(authority: str) -> tuple[str, int | None]:
+    """Host (lower case) and port of a Host header: cached, since clients send the same few
+    and mitmproxy's parser (regex, host validation) cost more than the route match."""
+    try:
+        host, port = url.parse_authority(authority, check=False)
+    except ValueError:
+        host, port = authority, None
+    return host.lower(), port
 
 
 def _restore_reverse_host_header(flow: http.HTTPFlow) -> None:
