@@ -58,8 +58,6 @@ class _RoutedFlow:
     port: int
 
 
-
-
 class LambdaRoute:
     def __init__(self) -> None:
         self.config: LambdaRouteConfig | None = None
@@ -367,7 +365,8 @@ class LambdaRoute:
             return
         plugin = routed.plugin
         sends_body = (
-            plugin.awsgateway_compatible
+            plugin.function_url_compatible
+            or plugin.awsgateway_compatible
             or plugin.alb_target_compatible
             or plugin.forward_request_body
         )

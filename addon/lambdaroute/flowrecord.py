@@ -101,6 +101,8 @@ def payload_mode(plugin: LambdaPluginConfig) -> str:
     """The event format the plugin sends (the names the README uses)."""
     if plugin.alb_target_compatible:
         return "ALB target event"
+    if plugin.function_url_compatible:
+        return "Function URL event"
     if plugin.awsgateway_compatible:
         return f"API Gateway event {plugin.awsgateway_compatible_payload_version}"
     if (
