@@ -28,6 +28,7 @@ import yaml
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from mitmproxy import io as mitmproxy_io
 
+from lambdaroute.contentview import render
 from tests.fake_streaming_lambda import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -346,6 +347,19 @@ def test_failure_mid_stream_truncates_the_response(
         proxy.wait_for_log("the response stream ended early (broken)")
 
 
+def test_client_going_away_ends_the_function_stream(
+    proxy: Mitmdump, fake: FakeStreamingLambda
+) -> None:
+    gate = uuid.uuid4().hex
+    received = bytearray()
+    with open_stream(proxy, f"http://api.example.test/gated?gate={gate}", "http1") as answer:
+        answer.read_until(received, b"first;")
+    # the client has gone: the proxy drops the function's stream, whose next write fails
+    proxy.wait_for_log("client went away")
+    fake.gate(gate).set()
+    assert f"{gate}: function ended" not in EVENTS
+
+
 def test_error_before_the_first_byte_is_a_json_gateway_error(proxy: Mitmdump) -> None:
     with trusting(proxy) as http:
         answer = http.get("http://api.example.test/fails_first")
@@ -381,11 +395,14 @@ def test_function_url_event_validates_against_powertools(proxy: Mitmdump) -> Non
 
 
 def test_flow_records_the_stream(proxy: Mitmdump, fake: FakeStreamingLambda) -> None:
-    """Runs last in the module: the flows written so far carry the stream figures."""
-    gate = uuid.uuid4().hex
-    fake.gate(gate).set()
-    with trusting(proxy) as http, pytest.raises(httpx.RemoteProtocolError):
-        http.get("http://api.example.test/fails_midway", params={"gate": gate})
+    """Runs last in the module (it stops the proxy to read the flows it wrote with -w)."""
+    ok_gate, failed_gate = uuid.uuid4().hex, uuid.uuid4().hex
+    fake.gate(ok_gate).set()
+    fake.gate(failed_gate).set()
+    with trusting(proxy) as http:
+        assert http.get("http://api.example.test/gated", params={"gate": ok_gate}).status_code
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get("http://api.example.test/fails_midway", params={"gate": failed_gate})
     proxy.wait_for_log("ran out mid-answer")
     proxy.process.terminate()
     proxy.process.wait(10)
@@ -393,14 +410,20 @@ def test_flow_records_the_stream(proxy: Mitmdump, fake: FakeStreamingLambda) -> 
     with flows_path.open("rb") as file:
         flows = list(mitmproxy_io.FlowReader(file).stream())
     records = {
-        flow.request.path.split("?")[0]: flow.metadata["lambda_route"]
+        flow.request.query.get("gate"): flow.metadata["lambda_route"]
         for flow in flows
         if "lambda_route" in flow.metadata
     }
-    ok = records["/gated"]["stream"]
+    ok = records[ok_gate]["stream"]
     assert ok["outcome"] == "complete" and ok["bytes"] == len(b"first;second")
     assert ok["chunks"] == 3 and ok["first_byte_ms"] > 0
-    failed = records["/fails_midway"]
+    view = "\n".join(text for _, text in render(records[ok_gate]))
+    assert "response stream:" in view and "complete; first byte after" in view
+    assert "3 chunks; 12b relayed" in view
+    assert "function result: relayed as it arrived, not kept on the flow" in view
+    failed = records[failed_gate]
+    view = "\n".join(text for _, text in render(failed))
+    assert "function error (Unhandled); first byte after" in view
     assert failed["stream"]["outcome"] == "function error"
     assert failed["error_type"] == "TokenLimit"
     assert failed["error_message"] == "ran out mid-answer"

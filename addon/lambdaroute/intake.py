@@ -172,7 +172,7 @@ class IntakeEndpoint:
             return
         answer = await work.answer(ReceivedBody(sink.body(), sink.size, sink.dropped))
         if isinstance(answer, StreamedAnswer):
-            await _relay(writer, method, answer)
+            await _relay(reader, writer, method, answer)
             return
         _write(writer, method, answer)
         await writer.drain()
@@ -249,26 +249,56 @@ def _write(writer: asyncio.StreamWriter, method: str, answer: LoopbackAnswer) ->
         writer.write(answer.body)
 
 
-async def _relay(writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer) -> None:
-    """Write a streamed answer chunked, each piece as soon as the body yields it."""
+async def _relay(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer
+) -> None:
+    """Write a streamed answer chunked, each piece as soon as the body yields it; stop
+    when mitmproxy closes the connection (its client went away), also while the body is
+    waiting for its next piece."""
     body = answer.body
+    pump = asyncio.ensure_future(_pump(writer, method, answer))
+    gone = asyncio.ensure_future(_closed_by_peer(reader))
+    try:
+        await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+        if not pump.done():
+            pump.cancel()
+        try:
+            await pump
+        except asyncio.CancelledError:
+            if not gone.done():
+                raise  # we are being cancelled ourselves
+    finally:
+        gone.cancel()
+        pump.cancel()
+        await body.aclose()
+
+
+async def _pump(writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer) -> None:
     has_body = not _no_body(answer.status) and method != "HEAD"
     framing = b"Transfer-Encoding: chunked" if has_body else b""
+    writer.write(_head(answer.status, answer.reason, answer.headers, framing))
+    await writer.drain()
+    if not has_body:
+        return
     try:
-        writer.write(_head(answer.status, answer.reason, answer.headers, framing))
-        await writer.drain()
-        if not has_body:
-            return
-        async for piece in body:
+        async for piece in answer.body:
             if piece:
                 writer.writelines((b"%x\r\n" % len(piece), piece, b"\r\n"))
                 await writer.drain()
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
     except StreamAborted:
         writer.transport.abort()
-    finally:
-        await body.aclose()
+        return
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> None:
+    """Returns once mitmproxy closed the connection (it sends nothing after the request)."""
+    try:
+        while await reader.read(_READ_SIZE):
+            pass
+    except ConnectionError:
+        pass
 
 
 def _no_body(status: int) -> bool:
