@@ -1,6 +1,8 @@
 """A worker that is a Runtime API client (Node.js, custom runtimes, any ``command``).
 
-Its stdout and stderr are the invocation log; results arrive through its RuntimeSession.
+Its stdout and stderr are the invocation log; results arrive through its RuntimeSession. A
+streaming-mode response is passed to ``on_chunk`` piece by piece when the caller streams
+(InvokeWithResponseStream), and gathered (up to the payload limit) when it does not.
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ import codecs
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from local_lambda.process import kill_group, peak_memory_mb, watch_exit
-from local_lambda.runtime_api import Invocation, RuntimeApi, RuntimeExited, RuntimeSession
+from local_lambda.response_stream import ResponseStream, StreamBroken
+from local_lambda.runtime_api import (
+    PAYLOAD_LIMIT,
+    Invocation,
+    RuntimeApi,
+    RuntimeExited,
+    RuntimeSession,
+)
+
+OnChunk = Callable[[bytes], Awaitable[None]]
 
 
 class _Log(Protocol):
@@ -56,8 +68,14 @@ class ApiWorker:
         await asyncio.gather(*self.readers, return_exceptions=True)
         await self.api.release(self.session)
 
-    async def exchange(self, meta: dict[str, Any], payload: bytes, log: _Log) -> Any:
-        """Run one invocation: (payload, failed, duration_ms), or None on timeout."""
+    async def exchange(
+        self, meta: dict[str, Any], payload: bytes, log: _Log, on_chunk: OnChunk | None = None
+    ) -> Any:
+        """Run one invocation: (payload, failed, duration_ms), or None on timeout.
+
+        A streamed response that went to ``on_chunk`` leaves the payload empty (or the error
+        object the stream ended with).
+        """
         from local_lambda.workers import WorkerExited
 
         pending, self.sink = self.sink, []
@@ -79,6 +97,14 @@ class ApiWorker:
         try:
             async with asyncio.timeout(meta["timeout"]):
                 result = await invocation.result
+                out, failed = result.payload, result.failed
+                if result.stream is not None:
+                    try:
+                        out, failed = await _consume(result.stream, on_chunk)
+                    except StreamBroken:
+                        # cut short while the process lives: its exit, or the timeout, follows
+                        await self.exited
+                        raise RuntimeExited() from None
         except TimeoutError:
             return None
         except RuntimeExited:
@@ -87,7 +113,7 @@ class ApiWorker:
         finally:
             self._log = None
         self.max_memory_mb = peak_memory_mb(self.process.pid)
-        return result.payload, result.failed, (time.perf_counter() - started) * 1000
+        return out, failed, (time.perf_counter() - started) * 1000
 
     _log: _Log | None = None
 
@@ -101,6 +127,34 @@ class ApiWorker:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while chunk := await stream.read(65536):
             self._write(decoder.decode(chunk))
+
+
+async def _consume(stream: ResponseStream, on_chunk: OnChunk | None) -> tuple[bytes, bool]:
+    """Pass the stream on (or gather it) to its end: (payload, failed)."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async for piece in stream:
+            if on_chunk is not None:
+                await on_chunk(piece)
+                continue
+            size += len(piece)
+            if size <= PAYLOAD_LIMIT:
+                pieces.append(piece)
+            elif pieces:
+                pieces.clear()
+    finally:
+        stream.abandon()
+    if stream.error is not None:
+        return json.dumps(stream.error).encode(), True
+    if size > PAYLOAD_LIMIT:
+        too_large = {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({PAYLOAD_LIMIT} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+        return json.dumps(too_large).encode(), True
+    return b"".join(pieces), False
 
 
 async def start_api_worker(

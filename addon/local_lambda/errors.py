@@ -9,6 +9,7 @@ body shapes AWS sends for each error: ``{"Type","Message"}`` for a missing funct
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -16,6 +17,9 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 """Bytes: the request payload limit of an Event invocation."""
+
+RESPONSE_LIMIT = 6291556
+"""Bytes: the largest function result AWS returns (6 MB and, as on AWS, 100 bytes)."""
 
 
 class FunctionsFileError(Exception):
@@ -123,3 +127,14 @@ def unrecognized_client() -> ServiceError:
 
 def invalid_signature(message: str) -> ServiceError:
     return _auth("InvalidSignatureException", message)
+
+
+def response_too_large() -> bytes:
+    """The function error of a result over ``RESPONSE_LIMIT``."""
+    return json.dumps(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({RESPONSE_LIMIT} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    ).encode()

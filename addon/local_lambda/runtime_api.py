@@ -1,24 +1,32 @@
 """The Lambda Runtime API, served to Runtime API workers on loopback.
 
-One aiohttp application; each worker gets its own listening socket on 127.0.0.1 (passed as
-``AWS_LAMBDA_RUNTIME_API``), and a request is routed to the worker's ``RuntimeSession`` by
-the local port it arrived on. Status codes and error bodies follow AWS's Runtime Interface
-Emulator: 202 ``{"status":"OK"}``, 400 ``InvalidRequestID`` (unknown id, or a second answer
-for the same id), 413 ``RequestEntityTooLarge``, 403 ``InvalidStateTransition``.
+Each worker gets its own listening socket on 127.0.0.1 (passed as
+``AWS_LAMBDA_RUNTIME_API``), bound to the worker's ``RuntimeSession``; the HTTP side is
+``runtime_http`` (h11, for the trailers of streamed responses). Status codes and error
+bodies follow AWS's Runtime Interface Emulator: 202 ``{"status":"OK"}``, 400
+``InvalidRequestID`` (unknown id, or a second answer for the same id), 413
+``RequestEntityTooLarge``, 403 ``InvalidStateTransition``.
 
-A response is resolved as one ``Result``; the streaming response mode
-(``Lambda-Runtime-Function-Response-Mode: streaming``) can resolve it with a stream instead.
+A response is resolved as one ``Result``. In the streaming response mode
+(``Lambda-Runtime-Function-Response-Mode: streaming``, a chunked body, an error in the
+``Lambda-Runtime-Function-Error-Type`` / ``-Error-Body`` trailers) the ``Result`` comes as
+soon as the POST starts and carries a ``ResponseStream`` that the body flows through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import functools
 import json
-import socket
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
-from aiohttp import web
+from local_lambda.response_stream import ResponseStream, StreamBroken
+from local_lambda.runtime_http import BodyBroken, HttpAnswer, HttpRequest, serve_connection
 
 BASE = "/2018-06-01/runtime"
 PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
@@ -29,6 +37,8 @@ PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
 class Result:
     payload: bytes
     failed: bool
+    stream: ResponseStream | None = None
+    """Set for a streaming-mode response: the payload arrives through it."""
 
 
 @dataclass(slots=True)
@@ -77,16 +87,26 @@ class RuntimeSession:
         for future in (self.ready, self.current.result if self.current else None):
             if future is not None and not future.done():
                 future.set_exception(exc)
+        result = self.current.result if self.current else None
+        if result is not None and result.done() and not result.exception():
+            stream = result.result().stream
+            if stream is not None:
+                stream.break_off(exc)
         if self._waiting is not None and not self._waiting.done():
             self._waiting.set_result(None)
 
 
-def _error(status: int, error_type: str, message: str) -> web.Response:
+_JSON = {"Content-Type": "application/json"}
+
+
+def _error(status: int, error_type: str, message: str) -> HttpAnswer:
     body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
-    return web.Response(status=status, body=body, content_type="application/json")
+    return HttpAnswer(status, body, _JSON)
 
 
-_ACCEPTED = b'{"status":"OK"}\n'
+_ACCEPTED = HttpAnswer(202, b'{"status":"OK"}\n', _JSON)
+_GONE = ("Runtime.Gone", "This execution environment has ended.")
+_ANSWER_PATH = re.compile(re.escape(BASE) + r"/invocation/([^/]+)/(response|error)")
 
 
 def error_object(body: bytes, error_type: str | None) -> dict[str, Any]:
@@ -105,58 +125,81 @@ def error_object(body: bytes, error_type: str | None) -> dict[str, Any]:
     }
 
 
+def trailer_error(trailers: dict[str, str]) -> dict[str, Any] | None:
+    """The error a streamed response ended with (its trailers), or None."""
+    error_type = trailers.get("lambda-runtime-function-error-type")
+    if error_type is None:
+        return None
+    try:
+        body = base64.b64decode(trailers.get("lambda-runtime-function-error-body", ""))
+    except (binascii.Error, ValueError):
+        body = b""
+    return error_object(body, error_type)
+
+
 class RuntimeApi:
-    """The loopback Runtime API listener(s) of the server."""
+    """The loopback Runtime API listeners of the server, one per worker."""
 
     def __init__(self) -> None:
-        self._sessions: dict[int, RuntimeSession] = {}
-        self._sites: dict[int, web.SockSite] = {}
-        self._runner: web.AppRunner | None = None
-
-    async def _ensure_runner(self) -> web.AppRunner:
-        if self._runner is None:
-            app = web.Application()
-            app.router.add_get(f"{BASE}/invocation/next", self._next)
-            app.router.add_post(f"{BASE}/invocation/{{id}}/response", self._response)
-            app.router.add_post(f"{BASE}/invocation/{{id}}/error", self._error)
-            app.router.add_post(f"{BASE}/init/error", self._init_error)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-        return self._runner
+        self._servers: dict[RuntimeSession, asyncio.Server] = {}
+        self._connections: dict[RuntimeSession, set[asyncio.StreamWriter]] = {}
 
     async def open(self) -> RuntimeSession:
         """A new session with its own loopback port (``session.endpoint`` is host:port)."""
-        runner = await self._ensure_runner()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock)
-        await site.start()
         session = RuntimeSession()
+        self._connections[session] = set()
+        server = await asyncio.start_server(functools.partial(self._serve, session), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
         session.endpoint = f"127.0.0.1:{port}"
-        self._sessions[port] = session
-        self._sites[port] = site
+        self._servers[session] = server
         return session
 
     async def release(self, session: RuntimeSession) -> None:
-        port = int(session.endpoint.rpartition(":")[2])
-        self._sessions.pop(port, None)
-        site = self._sites.pop(port, None)
-        if site is not None:
-            await site.stop()
+        server = self._servers.pop(session, None)
+        if server is not None:
+            server.close()
+        for writer in self._connections.pop(session, set()):
+            writer.close()
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for session in list(self._servers):
+            await self.release(session)
 
-    def _session(self, request: web.Request) -> RuntimeSession | None:
-        sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        return self._sessions.get(sockname[1]) if sockname else None
+    async def _serve(
+        self, session: RuntimeSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        connections = self._connections.get(session)
+        if connections is None:
+            writer.close()
+            return
+        connections.add(writer)
+        try:
+            await serve_connection(functools.partial(self._route, session), reader, writer)
+        finally:
+            connections.discard(writer)
 
-    async def _next(self, request: web.Request) -> web.StreamResponse:
-        session = self._session(request)
-        if session is None:
-            return _error(410, "Runtime.Gone", "This execution environment has ended.")
+    async def _route(self, session: RuntimeSession, request: HttpRequest) -> HttpAnswer:
+        path = request.path.partition("?")[0]
+        if path == f"{BASE}/invocation/next":
+            if request.method != "GET":
+                return _error(405, "MethodNotAllowed", "Method Not Allowed")
+            return await self._next(session)
+        if path == f"{BASE}/init/error" and request.method == "POST":
+            return await self._init_error(session, request)
+        answer = _ANSWER_PATH.fullmatch(path)
+        if answer is None or request.method != "POST":
+            return _error(404, "NotFound", "Not Found")
+        request_id = unquote(answer.group(1))
+        if answer.group(2) == "error":
+            return await self._error(session, request_id, request)
+        mode = request.headers.get("lambda-runtime-function-response-mode", "")
+        if mode.lower() == "streaming":
+            return await self._stream(session, request_id, request)
+        return await self._response(session, request_id, request)
+
+    async def _next(self, session: RuntimeSession) -> HttpAnswer:
+        if session not in self._servers:
+            return _error(410, *_GONE)
         current = session.current
         if current is not None and not current.result.done() and current is not session.pending:
             return _error(
@@ -167,28 +210,21 @@ class RuntimeApi:
             )
         invocation = await session.next()
         if invocation is None:
-            return _error(410, "Runtime.Gone", "This execution environment has ended.")
-        return web.Response(body=invocation.payload, headers=invocation.headers)
+            return _error(410, *_GONE)
+        return HttpAnswer(200, invocation.payload, invocation.headers)
 
-    async def _read_limited(self, request: web.Request) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size <= PAYLOAD_LIMIT:
-                chunks.append(chunk)
-        return None if size > PAYLOAD_LIMIT else b"".join(chunks)
-
-    def _invocation(self, request: web.Request) -> Invocation | None:
-        session = self._session(request)
-        current = session.current if session else None
-        if current is None or current.request_id != request.match_info["id"]:
+    @staticmethod
+    def _invocation(session: RuntimeSession, request_id: str) -> Invocation | None:
+        current = session.current
+        if current is None or current.request_id != request_id:
             return None
         return None if current.result.done() else current
 
-    async def _response(self, request: web.Request) -> web.Response:
-        body = await self._read_limited(request)
-        invocation = self._invocation(request)
+    async def _response(
+        self, session: RuntimeSession, request_id: str, request: HttpRequest
+    ) -> HttpAnswer:
+        body = await request.read(PAYLOAD_LIMIT)
+        invocation = self._invocation(session, request_id)
         if invocation is None:
             return _error(400, "InvalidRequestID", "Invalid request ID")
         if body is None:
@@ -204,27 +240,47 @@ class RuntimeApi:
                 f"Exceeded maximum allowed payload size ({PAYLOAD_LIMIT} bytes).",
             )
         invocation.result.set_result(Result(body, False))
-        return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
+        return _ACCEPTED
 
-    async def _error(self, request: web.Request) -> web.Response:
-        body = await self._read_limited(request) or b""
-        invocation = self._invocation(request)
+    async def _stream(
+        self, session: RuntimeSession, request_id: str, request: HttpRequest
+    ) -> HttpAnswer:
+        """A streaming-mode response: each piece goes on as it arrives, no size limit."""
+        invocation = self._invocation(session, request_id)
         if invocation is None:
             return _error(400, "InvalidRequestID", "Invalid request ID")
-        error = error_object(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
-        invocation.result.set_result(Result(json.dumps(error).encode(), True))
-        return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
+        content_type = request.headers.get("content-type", "application/octet-stream")
+        stream = ResponseStream(content_type)
+        invocation.result.set_result(Result(b"", False, stream))
+        try:
+            async for piece in request.chunks():
+                await stream.put(piece)
+        except BodyBroken:
+            stream.break_off(StreamBroken())
+            raise
+        stream.end(trailer_error(request.trailers))
+        return _ACCEPTED
 
-    async def _init_error(self, request: web.Request) -> web.Response:
-        body = await self._read_limited(request) or b""
-        session = self._session(request)
-        if session is None or session.ready.done():
+    async def _error(
+        self, session: RuntimeSession, request_id: str, request: HttpRequest
+    ) -> HttpAnswer:
+        body = await request.read(PAYLOAD_LIMIT) or b""
+        invocation = self._invocation(session, request_id)
+        if invocation is None:
+            return _error(400, "InvalidRequestID", "Invalid request ID")
+        error = error_object(body, request.headers.get("lambda-runtime-function-error-type"))
+        invocation.result.set_result(Result(json.dumps(error).encode(), True))
+        return _ACCEPTED
+
+    async def _init_error(self, session: RuntimeSession, request: HttpRequest) -> HttpAnswer:
+        body = await request.read(PAYLOAD_LIMIT) or b""
+        if session.ready.done():
             return _error(
                 403,
                 "InvalidStateTransition",
                 "State transition from Ready to InitError failed for runtime. Error: init is over",
             )
         session.ready.set_result(
-            error_object(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
+            error_object(body, request.headers.get("lambda-runtime-function-error-type"))
         )
-        return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
+        return _ACCEPTED

@@ -1,9 +1,11 @@
 """The aiohttp application that speaks the Lambda Invoke API as AWS does.
 
 ``POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]``, with the
-invocation types, Tail logs, client context and the AWS error responses. The body is
-read (and drained) before anything else, so that an oversized payload gets AWS's 413
-rather than a connection reset.
+invocation types, Tail logs, client context and the AWS error responses, and
+``POST /2021-11-15/functions/{FunctionName}/response-streaming-invocations``
+(InvokeWithResponseStream, see ``streaming``), which checks its request the same way. The
+body is read (and drained) before anything else, so that an oversized payload gets AWS's
+413 rather than a connection reset.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,27 +26,40 @@ from aiohttp import web
 from local_lambda.console import ConsoleEcho
 from local_lambda.errors import (
     ASYNC_PAYLOAD_LIMIT,
+    RESPONSE_LIMIT,
     SYNC_PAYLOAD_LIMIT,
     ServiceError,
     invalid_parameter,
     invalid_request_content,
     request_too_large,
+    response_too_large,
     service_failure,
     unknown_operation,
 )
-from local_lambda.functions import FunctionTable
+from local_lambda.functions import FunctionTable, Target
 from local_lambda.sigv4 import SignatureVerifier
+from local_lambda.streaming import stream_invocation
 from local_lambda.workers import Call, Outcome, WorkerManager
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
+STREAM_PATH = "/2021-11-15/functions/{function}/response-streaming-invocations"
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+STREAM_INVOCATION_TYPES = ("RequestResponse", "DryRun")
 LOG_TYPES = ("None", "Tail")
-TAIL_BYTES = 4096
 CLIENT_CONTEXT_LIMIT = 3583
-RESPONSE_LIMIT = 6291556
-"""Bytes: the largest function result AWS returns (6 MB and, as on AWS, 100 bytes)."""
 _PARSE_IN_THREAD = 256 * 1024
 _log = logging.getLogger("local_lambda")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An invocation request that passed the checks: what to run and how to answer."""
+
+    target: Target
+    body: bytes
+    invocation_type: str
+    log_type: str
+    client_context: dict[str, Any] | None
 
 
 class LocalLambda:
@@ -66,6 +82,7 @@ class LocalLambda:
         # client_max_size is not used: bodies are read from request.content (see read_body).
         app = web.Application()
         app.router.add_post(INVOKE_PATH, self.handle_invoke)
+        app.router.add_post(STREAM_PATH, self.handle_stream)
         app.router.add_route("*", "/{path:.*}", self.handle_unknown)
         return app
 
@@ -89,7 +106,8 @@ class LocalLambda:
             _log.exception("invocation %s failed in the server", request_id)
             return error_response(service_failure("The local Lambda server failed."), request_id)
 
-    async def _invoke(self, request: web.Request, request_id: str) -> web.Response:
+    async def _accept(self, request: web.Request, invocation_types: tuple[str, ...]) -> Accepted:
+        """Read the body and check the request as AWS does, or raise its ServiceError."""
         body = await read_body(request, SYNC_PAYLOAD_LIMIT)
         if body is None:
             raise request_too_large(SYNC_PAYLOAD_LIMIT)
@@ -97,8 +115,8 @@ class LocalLambda:
             self._verifier.verify(request.method, request.raw_path, request.headers, body)
         headers = request.headers
         invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if invocation_type not in INVOCATION_TYPES:
-            raise _enum_error(invocation_type, "invocationType", INVOCATION_TYPES)
+        if invocation_type not in invocation_types:
+            raise _enum_error(invocation_type, "invocationType", invocation_types)
         log_type = headers.get("X-Amz-Log-Type", "None")
         if log_type not in LOG_TYPES:
             raise _enum_error(log_type, "logType", LOG_TYPES)
@@ -107,11 +125,19 @@ class LocalLambda:
             raise request_too_large(ASYNC_PAYLOAD_LIMIT)
         await check_json(body)
         client_context = decode_client_context(headers.get("X-Amz-Client-Context"))
+        return Accepted(target, body, invocation_type, log_type, client_context)
+
+    def _call(self, request: web.Request, request_id: str, accepted: Accepted) -> Call:
+        trace_id = request.headers.get("X-Amzn-Trace-Id") or new_trace_id()
+        return Call(accepted.target, request_id, accepted.body, accepted.client_context, trace_id)
+
+    async def _invoke(self, request: web.Request, request_id: str) -> web.Response:
+        accepted = await self._accept(request, INVOCATION_TYPES)
+        invocation_type, target = accepted.invocation_type, accepted.target
         response_headers = {"x-amzn-RequestId": request_id}
         if invocation_type == "DryRun":
             return web.Response(status=204, headers=response_headers)
-        trace_id = headers.get("X-Amzn-Trace-Id") or new_trace_id()
-        call = Call(target, request_id, body, client_context, trace_id)
+        call = self._call(request, request_id, accepted)
         if invocation_type == "Event":
             task = asyncio.create_task(self._run_event(call))
             self._background.add(task)
@@ -122,15 +148,35 @@ class LocalLambda:
         self._emit_log(outcome)
         payload, failed = outcome.payload, outcome.function_error
         if len(payload) > RESPONSE_LIMIT:
-            payload, failed = _response_too_large(), True
+            payload, failed = response_too_large(), True
         response_headers["Content-Type"] = "application/json"
         response_headers["X-Amz-Executed-Version"] = target.version
         if failed:
             response_headers["X-Amz-Function-Error"] = "Unhandled"
-        if log_type == "Tail":
-            tail = outcome.log.encode("utf-8")[-TAIL_BYTES:]
-            response_headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode("ascii")
+        if accepted.log_type == "Tail":
+            response_headers["X-Amz-Log-Result"] = outcome.log_tail()
         return web.Response(status=200, body=payload, headers=response_headers)
+
+    async def handle_stream(self, request: web.Request) -> web.StreamResponse:
+        """InvokeWithResponseStream: errors before the stream are ordinary AWS errors."""
+        request_id = str(uuid.uuid4())
+        try:
+            accepted = await self._accept(request, STREAM_INVOCATION_TYPES)
+            if accepted.invocation_type == "DryRun":
+                return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
+            self._manager.reserve(accepted.target.spec.name)
+        except ServiceError as exc:
+            return error_response(exc, request_id)
+        except Exception:
+            _log.exception("invocation %s failed in the server", request_id)
+            return error_response(service_failure("The local Lambda server failed."), request_id)
+        call = self._call(request, request_id, accepted)
+        response, outcome = await stream_invocation(
+            request, call, self._manager, log_tail=accepted.log_type == "Tail"
+        )
+        if outcome is not None:
+            self._emit_log(outcome)
+        return response
 
     async def _run_event(self, call: Call) -> None:
         await self._manager.reserve_when_free(call.target.spec.name)
@@ -219,13 +265,3 @@ def _enum_error(value: str, member: str, allowed: tuple[str, ...]) -> ServiceErr
             f"satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
         },
     )
-
-
-def _response_too_large() -> bytes:
-    return json.dumps(
-        {
-            "errorMessage": "Response payload size exceeded maximum allowed payload size "
-            f"({RESPONSE_LIMIT} bytes).",
-            "errorType": "Function.ResponseSizeTooLarge",
-        }
-    ).encode()

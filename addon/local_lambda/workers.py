@@ -11,6 +11,7 @@ fresh workers on the next invocation.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import local_lambda
-from local_lambda.api_worker import ApiWorker, start_api_worker
+from local_lambda.api_worker import ApiWorker, OnChunk, start_api_worker
 from local_lambda.errors import ServiceError, too_many_requests
 from local_lambda.functions import FunctionSpec, Target
 from local_lambda.process import kill_group, watch_exit
@@ -38,6 +39,8 @@ DEFAULT_IDLE_TIMEOUT = 600.0
 
 INIT_TIMEOUT = 10.0
 """Seconds a new worker may take to start and import its handler (AWS: 10 s)."""
+
+TAIL_BYTES = 4096
 
 _ADDON_DIR = str(Path(local_lambda.__file__).resolve().parent.parent)
 
@@ -62,6 +65,10 @@ class Outcome:
     function_error: bool
     log: str
     """The execution log: the function's output between START and END/REPORT lines."""
+
+    def log_tail(self) -> str:
+        """The ``Tail`` log: base64 of the last 4 KB of the execution log."""
+        return base64.b64encode(self.log.encode("utf-8")[-TAIL_BYTES:]).decode("ascii")
 
 
 class WorkerExited(Exception):
@@ -127,8 +134,17 @@ class Worker:
         kill_group(self.process.pid)
         await self.process.wait()
 
-    async def exchange(self, meta: dict[str, Any], payload: bytes, log: _LogBuilder) -> Any:
-        """Send the invocation and read its logs and result; None if it timed out."""
+    async def exchange(
+        self,
+        meta: dict[str, Any],
+        payload: bytes,
+        log: _LogBuilder,
+        on_chunk: OnChunk | None = None,
+    ) -> Any:
+        """Send the invocation and read its logs and result; None if it timed out.
+
+        A Python handler cannot stream: its result is whole, and ``on_chunk`` is not used.
+        """
         await self.send(pack_with_meta(b"I", meta, payload))
         try:
             async with asyncio.timeout(meta["timeout"]):
@@ -365,15 +381,20 @@ class WorkerManager:
         self._pools[name].busy -= 1
         self._running -= 1
 
-    async def invoke(self, call: Call) -> Outcome:
-        """Run a reserved invocation (see ``reserve``) to its outcome."""
+    async def invoke(self, call: Call, on_chunk: OnChunk | None = None) -> Outcome:
+        """Run a reserved invocation (see ``reserve``) to its outcome.
+
+        With ``on_chunk``, a response the function streams is passed to it as it is written
+        (``Outcome.payload`` is then empty, or the error object the stream ended with); a
+        buffered one is in ``Outcome.payload`` as always.
+        """
         pool = self._pools[call.target.spec.name]
         try:
-            return await self._run(pool, call)
+            return await self._run(pool, call, on_chunk)
         finally:
             self._unreserve(pool.spec.name)
 
-    async def _run(self, pool: FunctionPool, call: Call) -> Outcome:
+    async def _run(self, pool: FunctionPool, call: Call, on_chunk: OnChunk | None) -> Outcome:
         self._reap(pool.check_code())
         log = _LogBuilder(call, pool.spec)
         worker = self._take_idle(pool)
@@ -401,7 +422,7 @@ class WorkerManager:
                 "client_context": call.client_context,
                 "trace_id": call.trace_id,
             }
-            answer = await worker.exchange(meta, call.payload, log)
+            answer = await worker.exchange(meta, call.payload, log, on_chunk)
             reusable = answer is not None
             if answer is None:
                 return log.timed_out((time.perf_counter() - started) * 1000, worker.max_memory_mb)

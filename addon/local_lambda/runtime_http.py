@@ -1,0 +1,152 @@
+"""The HTTP/1.1 server under the Runtime API: asyncio streams and h11.
+
+aiohttp's server decodes a chunked body but drops its trailers, and a streaming-mode
+response carries its error in trailers (``Lambda-Runtime-Function-Error-Type`` / ``-Body``);
+h11 hands them over. A request body is read as it arrives (``HttpRequest.chunks``), so a
+streamed response is passed on chunk by chunk and never held whole; a handler that does not
+read the body has it drained before its answer goes out. Keep-alive and
+``Expect: 100-continue`` (curl sends it for larger bodies) are handled here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import h11
+
+READ_SIZE = 65536
+
+
+class BodyBroken(Exception):
+    """The connection ended (or broke the protocol) before the request body did."""
+
+
+@dataclass(slots=True)
+class HttpAnswer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Lower-case names."""
+    trailers: dict[str, str] = field(default_factory=dict)
+    """Lower-case names; set once the body has been read to its end."""
+    _conn: h11.Connection | None = None
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _ended: bool = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's pieces as they arrive; raises BodyBroken if it is cut short."""
+        conn, reader, writer = self._conn, self._reader, self._writer
+        assert conn is not None and reader is not None and writer is not None
+        if self._ended:
+            return
+        if conn.they_are_waiting_for_100_continue:
+            writer.write(_bytes(conn, h11.InformationalResponse(status_code=100, headers=[])))
+        while True:
+            try:
+                event = await next_event(conn, reader)
+            except (h11.RemoteProtocolError, ConnectionError) as exc:
+                raise BodyBroken(str(exc)) from None
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self.trailers = _fields(event.headers)
+                self._ended = True
+                return
+            else:
+                raise BodyBroken("the connection closed before the end of the body")
+
+    async def read(self, limit: int) -> bytes | None:
+        """The whole body, or None (after reading it to its end) if it is over ``limit``."""
+        pieces: list[bytes] = []
+        size = 0
+        async for piece in self.chunks():
+            size += len(piece)
+            if size <= limit:
+                pieces.append(piece)
+            elif pieces:
+                pieces.clear()
+        return None if size > limit else b"".join(pieces)
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpAnswer]]
+
+
+async def next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await reader.read(READ_SIZE))
+
+
+async def serve_connection(
+    handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Serve one keep-alive connection until the client closes it (or breaks the protocol)."""
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            try:
+                event = await next_event(conn, reader)
+            except h11.RemoteProtocolError:
+                if conn.our_state is h11.SEND_RESPONSE:
+                    await _send(conn, writer, HttpAnswer(400, b"Bad Request"))
+                return
+            if not isinstance(event, h11.Request):
+                return
+            request = HttpRequest(
+                event.method.decode("ascii"),
+                event.target.decode("ascii", "replace"),
+                _fields(event.headers),
+                _conn=conn,
+                _reader=reader,
+                _writer=writer,
+            )
+            answer = await handler(request)
+            async for _ in request.chunks():
+                pass
+            await _send(conn, writer, answer)
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except (BodyBroken, ConnectionError, h11.LocalProtocolError):
+        return
+    finally:
+        writer.close()
+
+
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, answer: HttpAnswer) -> None:
+    headers = [(name.encode(), value.encode()) for name, value in answer.headers.items()]
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    try:
+        reason = HTTPStatus(answer.status).phrase.encode()
+    except ValueError:
+        reason = b""
+    writer.write(
+        _bytes(conn, h11.Response(status_code=answer.status, headers=headers, reason=reason))
+    )
+    if answer.body:
+        writer.write(_bytes(conn, h11.Data(data=answer.body)))
+    writer.write(_bytes(conn, h11.EndOfMessage()))
+    await writer.drain()
+
+
+def _bytes(conn: h11.Connection, event: h11.Event) -> bytes:
+    data = conn.send(event)
+    assert data is not None  # None only for ConnectionClosed, which is never sent here
+    return data
+
+
+def _fields(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
