@@ -15,7 +15,9 @@ per request, the CPU other processes used meanwhile, the ratios C/A and C/B (med
 the per-round ratios) and whether each target of the issue is met. Scenarios: throughput
 (32 connections), latency (1), slow (200 clients, 1 s function), big (4 MB bodies both
 ways, peak RSS), leak (RSS and fds after 10,000 and 100,000 requests), stages (cost of
-each lambdaroute stage, in-process), and --profile (C under cProfile).
+each lambdaroute stage, in-process), streaming (time to first byte of a response stream
+through the proxy against the local server directly, RSS relaying 100 MiB; needs node),
+and --profile (C under cProfile).
 
     .venv/bin/python scripts/bench.py                 # everything but the long leak run
     .venv/bin/python scripts/bench.py --quick         # under a minute
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_support import lean_core, profiling, reliability, report, scenarios, stages
+from bench_support import streaming as streaming_bench
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -63,10 +66,16 @@ ALL_SCENARIOS = (
     "hugebodies",
     "soak",
     "lean",
+    "streaming",
 )
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
-RENDERERS = {"stages": stages.render, "profile": profiling.render, "lean": lean_core.render}
+RENDERERS = {
+    "stages": stages.render,
+    "profile": profiling.render,
+    "lean": lean_core.render,
+    "streaming": streaming_bench.render,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -261,6 +270,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if "lean" in chosen:  # issue 12: lambda-route --lean against mitmdump, four targets
         with ProcessGroup(workdir) as group:
             bench.record("lean", lean_core.measure(group, settings))
+    if "streaming" in chosen:  # issue 11: time to first byte, RSS relaying a 100 MiB stream
+        bench.record("streaming", streaming_bench.measure(workdir))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(
