@@ -237,6 +237,7 @@ class LambdaRoute:
     def running(self) -> None:
         self._spawn(self._watch_config())
         if self.intake.port is None:
+            self.intake.bind()  # the port now; it accepts once the loop runs start()
             self._spawn(self.intake.start())
 
     def done(self) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -94,16 +95,33 @@ class IntakeEndpoint:
     def __init__(self) -> None:
         self._pending: dict[str, PendingWork] = {}
         self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.port: int | None = None
 
+    def bind(self) -> None:
+        """Take a port on 127.0.0.1 now, so that flows can be pointed here at once:
+        connections made before ``start`` wait in the listen backlog."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(256)
+        listener.setblocking(False)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_HEAD_BYTES)
-        self.port = self._server.sockets[0].getsockname()[1]
+        if self._listener is None:
+            self.bind()
+        self._server = await asyncio.start_server(
+            self._serve, sock=self._listener, limit=MAX_HEAD_BYTES
+        )
 
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        elif self._listener is not None:
+            self._listener.close()
+        self._server, self._listener = None, None
         for task in list(self._connections):
             task.cancel()
         self._pending.clear()
