@@ -379,6 +379,15 @@ def test_stream_without_prelude_is_octet_stream(proxy: Mitmdump) -> None:
     assert answer.content == b"no prelude here"
 
 
+def test_head_gets_the_head_and_no_body(proxy: Mitmdump) -> None:
+    with trusting(proxy) as http:
+        answer = http.head("http://api.example.test/raw")
+        again = http.get("http://api.example.test/raw")  # the connection is still usable
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer.headers["content-type"] == "application/octet-stream"
+    assert again.content == b"no prelude here"
+
+
 def test_function_url_event_validates_against_powertools(proxy: Mitmdump) -> None:
     with trusting(proxy) as http:
         answer = http.post(

@@ -596,7 +596,7 @@ class LambdaRoute:
         self._relayed.add(flow)
         reason = status_codes.RESPONSES.get(head.status, "")
         if flow.request.method == "HEAD":  # no body to relay
-            relayed.close()
+            await relayed.close()
             relayed.progress.outcome = "complete"
             ended(relayed.progress)
             return StreamedAnswer(head.status, reason, headers, _no_body())

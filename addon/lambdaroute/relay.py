@@ -119,9 +119,9 @@ class RelayedStream:
             progress.chunks = self._stream.chunks
             on_end(progress)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Abandon the stream before its body was relayed (e.g. a HEAD request)."""
-        self._stream.close()
+        await _close(self._chunks)
 
     def _sent(self, piece: bytes) -> bytes:
         if self.progress.first_byte_ms is None:
