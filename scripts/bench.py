@@ -17,7 +17,9 @@ the per-round ratios) and whether each target of the issue is met. Scenarios: th
 ways, peak RSS), leak (RSS and fds after 10,000 and 100,000 requests), stages (cost of
 each lambdaroute stage, in-process), runtimes (the whole stack with the local server's
 Python and Node.js handlers against passthrough, mitmdump and --lean; direct invokes),
-offline (against serverless-offline), and --profile (C under cProfile).
+offline (against serverless-offline), streaming (time to first byte of a response
+stream through the proxy against the local server directly, RSS relaying 100 MiB;
+needs node), and --profile (C under cProfile).
 
     .venv/bin/python scripts/bench.py                 # everything but the long leak run
     .venv/bin/python scripts/bench.py --quick         # under a minute
@@ -51,6 +53,7 @@ from bench_support import (
     scenarios,
     stages,
 )
+from bench_support import streaming as streaming_bench
 from bench_support.drivers import available_generator
 from bench_support.environment import (
     ADDON_SHIM,
@@ -76,6 +79,7 @@ ALL_SCENARIOS = (
     "lean",
     "runtimes",
     "offline",
+    "streaming",
 )
 DEFAULT_SCENARIOS = ("throughput", "latency", "slow", "big", "stages")
 QUICK_SCENARIOS = ("throughput", "latency", "slow", "big")
@@ -85,6 +89,7 @@ RENDERERS = {
     "lean": lean_core.render,
     "runtimes": runtime_stack.render,
     "offline": offline.render,
+    "streaming": streaming_bench.render,
 }
 
 
@@ -292,6 +297,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if "offline" in chosen:  # issues 10 and 12: against serverless-offline
         with ProcessGroup(workdir) as group:
             bench.record("offline", offline.measure(group, settings, args.sls_dir))
+    if "streaming" in chosen:  # issue 11: time to first byte, RSS relaying a 100 MiB stream
+        bench.record("streaming", streaming_bench.measure(workdir))
     if args.profile or args.profile_dir:
         out_dir = args.profile_dir or workdir / "profiles"
         bench.record(

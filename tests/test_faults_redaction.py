@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lambdaroute.invocation import _looks_like_plain_http
+from lambdaroute.aws_errors import _looks_like_plain_http
 from lambdaroute.redaction import MASK, RedactingFilter, redact
 from local_lambda.sigv4 import SIGNATURE_MISMATCH
 

@@ -268,7 +268,7 @@ async def test_endpoint_resolved_once_for_concurrent_first_requests(
         lookups.append(region)
         return "127.0.0.1"
 
-    monkeypatch.setattr("lambdaroute.invocation.resolve_lambda_hostname", loopback_lookup)
+    monkeypatch.setattr("lambdaroute.invoke_target.resolve_lambda_hostname", loopback_lookup)
     plugin = plugin_for(fake, host=None)
     results = await asyncio.gather(*(client.invoke(plugin, b"{}") for _ in range(20)))
     await client.invoke(dataclasses.replace(plugin, function_name="other"), b"{}")

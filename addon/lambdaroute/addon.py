@@ -8,12 +8,13 @@ upstream and, in reverse mode, so that the client's Host is still there) and ans
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,15 @@ from .detour import (
 from .errors import ConfigError, FunctionFailedError, InvocationError, RequestTooLargeError
 from .events import build_payload
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
-from .flowrecord import record_flow
-from .intake import IntakeEndpoint, LoopbackAnswer, PendingWork, ReceivedBody
+from .flowrecord import record_flow, record_stream
+from .intake import IntakeEndpoint, LoopbackAnswer, PendingWork, ReceivedBody, StreamedAnswer
 from .invocation import InvokeResult, LambdaClient
-from .responses import ShapedResponse, error_response, shape_response
+from .relay import RelayProgress, StreamFunctionError, open_relay
+from .responses import ShapedResponse, error_response, shape_response, via_header
 from .routes_listing import describe_routes
 from .routing import RouteMatch, Router, request_protocol, select_lambda_plugin
 from .snapshot import snapshot_from_flow
+from .streaming.invoke import LambdaStreamClient
 from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ class _IntakePlan:
 
     keep_up_to: int
     drop_over_limit: bool
-    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer]]
+    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer | StreamedAnswer]]
     refuse: Callable[[int | None], LoopbackAnswer]
 
 
@@ -77,6 +80,8 @@ class LambdaRoute:
         self.max_request_body = 6 * 1024 * 1024
         self.max_response_body = DEFAULT_MAX_BODY
         self.client: LambdaClient | None = None
+        #: RESPONSE_STREAM calls, over the Invoke client's pools and credentials
+        self.stream_client: LambdaStreamClient | None = None
         self._config_stamp: FileState | None = None
         self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, _RoutedFlow] = (
             weakref.WeakKeyDictionary()
@@ -99,6 +104,8 @@ class LambdaRoute:
         self._intake_origins: weakref.WeakKeyDictionary[http.HTTPFlow, Origin] = (
             weakref.WeakKeyDictionary()
         )
+        #: flows whose response the intake endpoint relays as a stream
+        self._relayed: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
     # --- options and config ---
 
@@ -212,6 +219,7 @@ class LambdaRoute:
     def _replace_client(self, *, verify_tls: bool) -> None:
         old = self.client
         self.client = LambdaClient(verify_tls=verify_tls, max_response_body=self.max_response_body)
+        self.stream_client = LambdaStreamClient(targets=self.client.targets)
         if old is not None:
             self._spawn(old.close())
 
@@ -242,6 +250,7 @@ class LambdaRoute:
         (re)loaded into a running proxy. A flow that comes before the intake endpoint
         listens waits for it (``_send_to_intake``)."""
         self._spawn(self._watch_config())
+        self.intake.bind()  # the port now; it accepts once the loop runs start()
         self._spawn(self.intake.start())
 
     def done(self) -> None:
@@ -251,6 +260,7 @@ class LambdaRoute:
         if self.client is not None:
             self._spawn(self.client.close())
             self.client = None
+            self.stream_client = None
 
     def _spawn(self, coro: Any) -> None:
         try:
@@ -325,7 +335,9 @@ class LambdaRoute:
                 routed.match.https_redirect_status_code, routed.host, flow.request.path
             )
             return self._answer_early(flow, redirect)
-        if self._fits_in_memory(flow.request):
+        # only a response read from a server connection can be streamed to the client
+        streams = routed.plugin.invoke_mode == "RESPONSE_STREAM"
+        if not streams and self._fits_in_memory(flow.request):
             # the fast path: mitmproxy buffers the body and never decides to stream it
             self._matches[flow] = routed
             flow.request.stream = False
@@ -402,7 +414,8 @@ class LambdaRoute:
         started = time.perf_counter()
         plugin = routed.plugin
         sends_body = (
-            plugin.awsgateway_compatible
+            plugin.function_url_compatible
+            or plugin.awsgateway_compatible
             or plugin.alb_target_compatible
             or plugin.forward_request_body
         )
@@ -410,7 +423,9 @@ class LambdaRoute:
             self.body_buffer_size <= self.max_request_body
         )
 
-        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+        async def answer(body: ReceivedBody) -> LoopbackAnswer | StreamedAnswer:
+            if plugin.invoke_mode == "RESPONSE_STREAM":
+                return await self._answer_stream(flow, routed, request_id, body)
             response = await self._answer(
                 flow, routed, request_id, body.data, body.dropped, body.size
             )
@@ -459,7 +474,7 @@ class LambdaRoute:
             self._intake_tokens.pop(flow, None)
             restore_origin(flow, origin)
 
-        async def answer(body: ReceivedBody) -> LoopbackAnswer:
+        async def answer(body: ReceivedBody) -> LoopbackAnswer | StreamedAnswer:
             drop_added_framing(flow, origin)
             return await plan.answer(body)
 
@@ -477,6 +492,12 @@ class LambdaRoute:
             tuple(response.headers.items(multi=True)),
             response.raw_content or b"",
         )
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow in self._relayed and flow.response is not None:
+            flow.response.stream = True  # relayed to the client chunk by chunk
+            if flow.response.headers.get("connection", "").lower() == "close":
+                del flow.response.headers["connection"]  # the loopback's, not the client's
 
     def response(self, flow: http.HTTPFlow) -> None:
         origin = self._intake_origins.pop(flow, None)
@@ -503,6 +524,39 @@ class LambdaRoute:
     async def _answer_in_place(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
         flow.response = await self._answer(flow, routed, os.urandom(16).hex())
 
+    def _payload(
+        self,
+        flow: http.HTTPFlow,
+        routed: _RoutedFlow,
+        request_id: str,
+        body: bytes | None,
+        body_dropped: bool,
+        body_size: int | None,
+    ) -> bytes:
+        """The Invoke payload of the flow's request (``body`` when the intake endpoint
+        read it)."""
+        snapshot = snapshot_from_flow(
+            flow,
+            routed.match.context,
+            scheme=routed.scheme,
+            host=routed.host,
+            port=routed.port,
+            request_id=request_id,
+            body_buffer_size=self.body_buffer_size,
+            body=body,
+            body_too_large=body_dropped,
+        )
+        payload = build_payload(routed.plugin, snapshot)
+        if payload.body_skipped:
+            logger.warning(
+                f"lambda-route: {_flow_label(flow)}: request body of "
+                f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
+                "lambda_body_buffer_size "
+                f"({human.pretty_size(self.body_buffer_size)}); not sent "
+                "(skip_large_bodies)"
+            )
+        return payload.data
+
     async def _answer(
         self,
         flow: http.HTTPFlow,
@@ -519,37 +573,13 @@ class LambdaRoute:
         payload_data: bytes | None = None
         error: InvocationError | None = None
         try:
-            snapshot = snapshot_from_flow(
-                flow,
-                match.context,
-                scheme=routed.scheme,
-                host=routed.host,
-                port=routed.port,
-                request_id=request_id,
-                body_buffer_size=self.body_buffer_size,
-                body=body,
-                body_too_large=body_dropped,
-            )
-            payload = build_payload(plugin, snapshot)
-            if payload.body_skipped:
-                logger.warning(
-                    f"lambda-route: {_flow_label(flow)}: request body of "
-                    f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
-                    "lambda_body_buffer_size "
-                    f"({human.pretty_size(self.body_buffer_size)}); not sent "
-                    "(skip_large_bodies)"
-                )
+            payload_data = self._payload(flow, routed, request_id, body, body_dropped, body_size)
             assert self.client is not None
-            payload_data = payload.data
             result = await self.client.invoke(plugin, payload_data)
             shaped = shape_response(plugin, result, client_http_version=flow.request.http_version)
         except InvocationError as err:
-            if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
-                logger.warning(
-                    f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
-                )
             error = err
-            shaped = error_response(err, request_id)
+            shaped = self._failed(flow, plugin, err, request_id)
         except Exception as err:  # a bug of ours must not become a traceback for the client
             logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
             error = InvocationError(f"internal error: {type(err).__name__}")
@@ -567,6 +597,83 @@ class LambdaRoute:
             started=started,
         )
         return response
+
+    def _failed(
+        self, flow: http.HTTPFlow, plugin: LambdaPluginConfig, err: InvocationError, request_id: str
+    ) -> ShapedResponse:
+        if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
+            logger.warning(
+                f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
+            )
+        return error_response(err, request_id)
+
+    async def _answer_stream(
+        self, flow: http.HTTPFlow, routed: _RoutedFlow, request_id: str, body: ReceivedBody
+    ) -> LoopbackAnswer | StreamedAnswer:
+        """``invoke_mode: RESPONSE_STREAM``: the head once the stream's first chunk is in,
+        then the body relayed as it arrives (see ``relay``); an error before that is the
+        usual JSON gateway error."""
+        match, plugin = routed.match, routed.plugin
+        started = time.perf_counter()
+        payload_data: bytes | None = None
+        try:
+            payload_data = self._payload(
+                flow, routed, request_id, body.data, body.dropped, body.size
+            )
+            assert self.stream_client is not None
+            relayed = await open_relay(self.stream_client, plugin, payload_data)
+        except Exception as err:
+            if isinstance(err, InvocationError):
+                error = err
+                shaped = self._failed(flow, plugin, err, request_id)
+            else:  # a bug of ours must not become a traceback for the client
+                logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
+                error = InvocationError(f"internal error: {type(err).__name__}")
+                shaped = error_response(error, request_id)
+            if isinstance(err, StreamFunctionError) and err.function_logs:
+                shaped = dataclasses.replace(shaped, function_logs=err.function_logs)
+            response = _to_response(shaped, flow.request.method)
+            record_flow(
+                flow,
+                route_name=match.route.name or match.route.id,
+                plugin=plugin,
+                request_id=request_id,
+                payload=payload_data,
+                result=None,
+                shaped=shaped,
+                error=error,
+                started=started,
+            )
+            return self._loopback_answer(flow, response)
+        head = relayed.head
+        headers = (*head.headers, ("Via", via_header(flow.request.http_version)))
+
+        def ended(progress: RelayProgress) -> None:
+            record_stream(
+                flow,
+                route_name=match.route.name or match.route.id,
+                plugin=plugin,
+                request_id=request_id,
+                payload=payload_data,
+                status=head.status,
+                progress=progress,
+                started=started,
+            )
+
+        self._relayed.add(flow)
+        reason = status_codes.RESPONSES.get(head.status, "")
+        if flow.request.method == "HEAD":  # no body to relay
+            await relayed.close()
+            relayed.progress.outcome = "complete"
+            ended(relayed.progress)
+            return StreamedAnswer(head.status, reason, headers, _no_body())
+        return StreamedAnswer(head.status, reason, headers, relayed.body(ended))
+
+
+async def _no_body() -> AsyncGenerator[bytes, None]:
+    pieces: tuple[bytes, ...] = ()
+    for piece in pieces:
+        yield piece
 
 
 def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:

@@ -66,7 +66,7 @@ def build_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[st
     if plugin.alb_target_compatible:
         return _alb_event(plugin, request)
     if plugin.awsgateway_compatible_payload_version == "2.0":
-        return _v2_event(plugin, request)
+        return v2_event(plugin, request)
     return _v1_event(plugin, request)
 
 
@@ -137,7 +137,7 @@ def _v1_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[str,
     }
 
 
-def _v2_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[str, Any]:
+def v2_event(plugin: LambdaPluginConfig, request: IncomingRequest) -> dict[str, Any]:
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in _gateway_headers(request):

@@ -202,7 +202,8 @@ def _strip_path_warnings(label: str, route: Route) -> list[str]:
     if not route.strip_path or not any(p.startswith("~") or p != "/" for p in route.paths):
         return []
     if not any(
-        isinstance(p.config, LambdaPluginConfig) and p.config.awsgateway_compatible
+        isinstance(p.config, LambdaPluginConfig)
+        and (p.config.awsgateway_compatible or p.config.function_url_compatible)
         for p in route.lambda_plugins
     ):
         return []

@@ -14,6 +14,8 @@ from typing import Literal
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 LogType = Literal["Tail", "None"]
 PayloadVersion = Literal["1.0", "2.0"]
+InvokeMode = Literal["BUFFERED", "RESPONSE_STREAM"]
+FunctionUrlAuthType = Literal["NONE", "AWS_IAM"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,18 @@ class LambdaPluginConfig:
         "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda-route/"
         "0123456789abcdef"
     )
+    #: BUFFERED: the Invoke call; RESPONSE_STREAM: InvokeWithResponseStream, relayed to the
+    #: client chunk by chunk as the function writes
+    invoke_mode: InvokeMode = "BUFFERED"
+    #: send the Lambda Function URL event and read answers by Function URL rules
+    function_url_compatible: bool = False
+    #: the Function URL's id (``<id>.lambda-url.<region>.on.aws``); unset: awsgateway_api_id
+    function_url_id: str | None = None
+    #: the Function URL's auth type: AWS_IAM adds ``requestContext.authorizer.iam``
+    function_url_auth_type: FunctionUrlAuthType = "NONE"
+    #: what ``authorizer.iam`` reports for AWS_IAM (accessKey, accountId, callerId,
+    #: principalOrgId, userArn, userId); a proxy cannot know the caller's identity
+    function_url_caller: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The ``Lambda`` content view: the Lambda side of a routed flow, in mitmweb and the console.
 
 It renders ``flow.metadata["lambda_route"]`` (see ``flowrecord``): route and function, the
-Lambda status, the function error, the timings, the payload sent (pretty JSON, a base64
+Lambda status, the function error, the timings, a relayed stream's outcome, time to first
+byte, chunks and bytes, the payload sent (pretty JSON, a base64
 body decoded when it is text), the function's raw result before shaping and the log tail.
 It is the automatic choice for the response of a routed flow; other views stay one click
 away. mitmproxy 11 has ``contentviews.base.View``; 12 has the ``Contentview`` protocol
@@ -65,6 +66,7 @@ def render(record: Mapping[str, Any]) -> list[Line]:
             ("response status", record.get("status")),
             ("our request id", record.get("request_id")),
             ("timings", _timings(record)),
+            ("response stream", _stream(record)),
             ("function REPORT", _report(record)),
         ]
     )
@@ -84,9 +86,15 @@ def render(record: Mapping[str, Any]) -> list[Line]:
     if record.get("error"):
         lines.append(("error", f"error: {record['error']}"))
     lines += _section("payload sent", record.get("payload"), record.get("payload_size"), True)
-    lines += _section(
-        "function result (raw, before shaping)", record.get("result"), record.get("result_size")
-    )
+    if record.get("stream"):
+        lines += [
+            ("text", ""),
+            ("header", "function result: relayed as it arrived, not kept on the flow"),
+        ]
+    else:
+        lines += _section(
+            "function result (raw, before shaping)", record.get("result"), record.get("result_size")
+        )
     logs = record.get("logs")
     lines.append(("text", ""))
     lines.append(("header", "log tail:" if logs else "log tail: (none; log_type None?)"))
@@ -116,6 +124,22 @@ def _timings(record: Mapping[str, Any]) -> str:
     if isinstance(invoke_ms, (int, float)):
         parts.append(f"Invoke call {invoke_ms:.1f} ms")
         parts.append(f"in the proxy {record.get('duration_ms', 0) - invoke_ms:.1f} ms")
+    return "; ".join(parts)
+
+
+def _stream(record: Mapping[str, Any]) -> str | None:
+    """A relayed response stream (invoke_mode RESPONSE_STREAM): how it ended and its figures."""
+    stream = record.get("stream")
+    if not isinstance(stream, Mapping):
+        return None
+    parts = [str(stream.get("outcome"))]
+    if stream.get("error_code"):
+        parts[0] += f" ({stream['error_code']})"
+    first_byte = stream.get("first_byte_ms")
+    if isinstance(first_byte, (int, float)):
+        parts.append(f"first byte after {first_byte:.1f} ms")
+    parts.append(f"{stream.get('chunks', 0)} chunks")
+    parts.append(f"{human.pretty_size(int(stream.get('bytes') or 0))} relayed")
     return "; ".join(parts)
 
 

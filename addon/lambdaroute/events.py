@@ -2,6 +2,7 @@
 
 Mode selection is Kong's (``request-util.lua``), extended with the ALB event:
 
+* ``function_url_compatible``: the Function URL event (``function_url``);
 * ``awsgateway_compatible`` or ``alb_target_compatible``: ``apigateway.build_event``;
 * else any ``forward_request_*`` flag: the forward-mode object (``request_method``,
   ``request_headers``, ``request_uri`` + ``request_uri_args``, ``request_body`` +
@@ -35,6 +36,8 @@ from typing import Any
 from . import apigateway
 from .bodies import ArgValue, BodyError, args_table, base64_text, parse_body, parse_query
 from .config import LambdaPluginConfig
+from .endpoints import plugin_region
+from .function_url import FunctionUrlSettings, function_url_event
 from .snapshot import IncomingRequest
 
 logger = logging.getLogger(__name__)
@@ -71,7 +74,11 @@ def build_payload(plugin: LambdaPluginConfig, request: IncomingRequest) -> Paylo
     """
     too_large_skipped = request.body_too_large and plugin.skip_large_bodies
     payload: dict[str, Any] | list[Any]
-    if plugin.awsgateway_compatible or plugin.alb_target_compatible:
+    if plugin.function_url_compatible:
+        settings = FunctionUrlSettings.of(plugin, plugin_region(plugin))
+        payload = function_url_event(plugin, request, settings)
+        body_skipped = too_large_skipped
+    elif plugin.awsgateway_compatible or plugin.alb_target_compatible:
         payload = apigateway.build_event(plugin, request)
         body_skipped = too_large_skipped
     elif (

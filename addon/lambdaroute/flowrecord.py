@@ -19,6 +19,7 @@ from .config import LambdaPluginConfig
 from .errors import InvocationError
 from .function_errors import FunctionError, function_error_of
 from .invocation import InvokeResult
+from .relay import RelayProgress
 from .responses import ShapedResponse, decode_log_result
 
 logger = logging.getLogger(__name__)
@@ -113,10 +114,85 @@ def _shown(level: int) -> bool:
     return not found and logging.lastResort is not None and level >= logging.lastResort.level
 
 
+def record_stream(
+    flow: http.HTTPFlow,
+    *,
+    route_name: str | None,
+    plugin: LambdaPluginConfig,
+    request_id: str,
+    payload: bytes | None,
+    status: int,
+    progress: RelayProgress,
+    started: float,
+) -> dict[str, object]:
+    """Record a relayed response stream once it ended (``progress.outcome``): its time to
+    first byte, chunks, bytes and outcome, with the function's error and logs."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    failure = progress.failure
+    target = plugin.function_name or "?"
+    if plugin.qualifier:
+        target += f":{plugin.qualifier}"
+    record: dict[str, object] = {
+        "route": route_name,
+        "function": plugin.function_name,
+        "qualifier": plugin.qualifier,
+        "invocation_type": plugin.invocation_type,
+        "payload_mode": payload_mode(plugin),
+        "lambda_status": progress.lambda_status,
+        "status": status,
+        "request_id": request_id,
+        "lambda_request_id": progress.lambda_request_id,
+        "executed_version": progress.executed_version,
+        "function_error": failure.kind if failure else None,
+        "error_type": failure.error_type if failure else None,
+        "error_message": failure.error_message if failure else None,
+        "stack_trace": list(failure.stack_trace) if failure else None,
+        "error": progress.error,
+        "duration_ms": duration_ms,
+        "invoke_ms": None,
+        "logs": progress.function_logs,
+        "payload_size": len(payload) if payload is not None else None,
+        "payload": _bounded_text(payload),
+        "result_size": None,
+        "result": None,
+        "stream": progress.as_record(),
+    }
+    flow.metadata[METADATA_KEY] = record
+    ok = progress.outcome == "complete"
+    if not flow.marked or flow.marked == MARK_ANSWERED:
+        flow.marked = MARK_ANSWERED if ok else MARK_FAILED
+    first_byte = progress.first_byte_ms
+    flow.comment = (
+        f"lambda-route: {route_name} -> {target} (stream {progress.outcome}"
+        + (f", first byte {first_byte:.1f} ms" if first_byte is not None else "")
+        + f", {progress.chunks} chunks, {progress.bytes} bytes) -> {status} in "
+        f"{duration_ms:.1f} ms"
+    )
+    label = f"{flow.request.method} {flow.request.pretty_url}"
+    if failure is not None:
+        _log_function_error(
+            label, target, failure, progress.lambda_request_id, progress.function_logs
+        )
+    elif not ok:
+        logger.warning(
+            f"lambda-route: {label} -> {target}: the response stream ended early "
+            f"({progress.outcome}): {progress.error or 'no detail'}; the client's response "
+            "was cut short"
+        )
+    elif progress.function_logs:
+        logger.info(
+            f"lambda-route: {target} logs (RequestId {progress.lambda_request_id}):\n"
+            + progress.function_logs.rstrip()
+        )
+    return record
+
+
 def payload_mode(plugin: LambdaPluginConfig) -> str:
     """The event format the plugin sends (the names the README uses)."""
     if plugin.alb_target_compatible:
         return "ALB target event"
+    if plugin.function_url_compatible:
+        return "Function URL event"
     if plugin.awsgateway_compatible:
         return f"API Gateway event {plugin.awsgateway_compatible_payload_version}"
     if (

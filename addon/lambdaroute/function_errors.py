@@ -59,6 +59,23 @@ def function_error_of(headers: tuple[tuple[str, str], ...], body: bytes) -> Func
     )
 
 
+def stream_function_error(error_code: str, error_details: str | None) -> FunctionError:
+    """A streamed function's error: ``InvokeComplete``'s ErrorCode and ErrorDetails (the
+    runtime's error object as JSON, or a plain message)."""
+    try:
+        document = json.loads(error_details) if error_details else None
+    except (ValueError, RecursionError):
+        document = None
+    if not isinstance(document, dict):
+        return FunctionError("Unhandled", error_code, _text(error_details))
+    return FunctionError(
+        kind="Unhandled",
+        error_type=_text(document.get("errorType")) or error_code,
+        error_message=_text(document.get("errorMessage")),
+        stack_trace=_trace_lines(document.get("stackTrace", document.get("trace"))),
+    )
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None

@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .apigateway import _v2_event
+from .apigateway import v2_event
 from .config import LambdaPluginConfig
-from .proxy_integration import ProxyResponse, _parse_v2
+from .proxy_integration import ProxyResponse, parse_v2
 from .snapshot import IncomingRequest
 
 AuthType = Literal["NONE", "AWS_IAM"]
@@ -61,15 +61,23 @@ class FunctionUrlSettings:
         return f"{self.url_id}.lambda-url.{self.region}.on.aws"
 
     @classmethod
-    def of(
-        cls, plugin: LambdaPluginConfig, region: str, *, auth_type: AuthType = "NONE"
-    ) -> FunctionUrlSettings:
-        """From the plugin's API Gateway identity fields (its api id is the URL id)."""
+    def of(cls, plugin: LambdaPluginConfig, region: str) -> FunctionUrlSettings:
+        """From the plugin's ``function_url_*`` fields (without ``function_url_id``, the
+        URL id is ``awsgateway_api_id``; the owner is ``awsgateway_account_id``)."""
+        caller = plugin.function_url_caller or {}
         return cls(
-            url_id=plugin.awsgateway_api_id,
+            url_id=plugin.function_url_id or plugin.awsgateway_api_id,
             region=region,
             account_id=plugin.awsgateway_account_id,
-            auth_type=auth_type,
+            auth_type=plugin.function_url_auth_type,
+            caller=IamCaller(
+                access_key=caller.get("accessKey"),
+                account_id=caller.get("accountId"),
+                caller_id=caller.get("callerId"),
+                user_arn=caller.get("userArn"),
+                user_id=caller.get("userId"),
+                principal_org_id=caller.get("principalOrgId"),
+            ),
         )
 
 
@@ -82,7 +90,7 @@ def function_url_event(
         plugin = dataclasses.replace(
             plugin, awsgateway_stage="$default", awsgateway_stage_variables=None
         )
-    event = _v2_event(plugin, request)
+    event = v2_event(plugin, request)
     event["routeKey"] = "$default"
     event.pop("pathParameters", None)
     event.pop("stageVariables", None)
@@ -104,7 +112,7 @@ def parse_function_url_response(payload: bytes) -> ProxyResponse:
     """A buffered function's answer under Function URL rules: the 2.0 rules.
 
     Raises BadLambdaResponseError as the v2 reader does."""
-    return _parse_v2(payload)
+    return parse_v2(payload)
 
 
 def _iam(caller: IamCaller, request: IncomingRequest) -> dict[str, Any]:

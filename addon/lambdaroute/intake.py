@@ -12,12 +12,16 @@ The seam: the addon ``register``s a ``PendingWork`` and puts the token it gets i
 request's ``TOKEN_HEADER``; the endpoint looks the work up by that token and calls back
 (``arrived`` once the head is here, ``answer`` with the body, ``refuse`` when the body is
 over the limit and may not be dropped) and writes the ``LoopbackAnswer`` it gets back as
-the HTTP response mitmproxy reads for the flow. A streamed answer (the response-streaming
-issue) would plug in at ``_write_answer``: mitmproxy streams a response read from a server
-connection once ``flow.response.stream`` is set in ``responseheaders``.
+the HTTP response mitmproxy reads for the flow. A ``StreamedAnswer`` (a Lambda response
+stream) is written chunked, each piece as it comes; mitmproxy relays it to the client as
+it arrives once ``flow.response.stream`` is set in ``responseheaders``. A body that fails
+(``StreamAborted``) ends with the connection aborted, no last chunk: mitmproxy then ends
+the client's response without a clean end (HTTP/1: the connection closes mid-body;
+HTTP/2: the stream is reset). Each piece waits for the socket to drain, so a slow client
+holds back the stream (bounded memory) instead of piling it up here.
 
 One request per connection (the answer says ``Connection: close``): only flows with big
-bodies come here, so a connection set-up is noise.
+bodies or streamed answers come here, so a connection set-up is noise.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -46,6 +51,20 @@ class LoopbackAnswer:
     body: bytes
 
 
+class StreamAborted(Exception):
+    """Raised by a ``StreamedAnswer``'s body: end the response without a clean end."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedAnswer:
+    """An answer whose body is relayed piece by piece (closed when the relay ends)."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: AsyncGenerator[bytes, None]
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedBody:
     #: the body, or ``b""`` when it was dropped
@@ -64,7 +83,7 @@ class PendingWork:
     #: over ``keep_up_to``: True drops the body (it is read and discarded), False refuses it
     drop_over_limit: bool
     arrived: Callable[[], None]
-    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer]]
+    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer | StreamedAnswer]]
     refuse: Callable[[int | None], LoopbackAnswer]
 
 
@@ -76,25 +95,42 @@ class IntakeEndpoint:
     def __init__(self) -> None:
         self._pending: dict[str, PendingWork] = {}
         self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self._starting: asyncio.Future[int] | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.port: int | None = None
+
+    def bind(self) -> int:
+        """Take a port on 127.0.0.1 now (once), so that flows can be pointed here at once:
+        connections made before ``start`` wait in the listen backlog."""
+        if self.port is None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(256)
+            listener.setblocking(False)
+            self._listener = listener
+            self.port = listener.getsockname()[1]
+        return self.port
 
     async def start(self) -> int:
         """Listen, once: callers that come while it starts share that start. The port."""
+        port = self.bind()
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._listen())
-        return await asyncio.shield(self._starting)
-
-    async def _listen(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_HEAD_BYTES)
-        port: int = self._server.sockets[0].getsockname()[1]
-        self.port = port
+        await asyncio.shield(self._starting)
         return port
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, sock=self._listener, limit=MAX_HEAD_BYTES
+        )
 
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        elif self._listener is not None:
+            self._listener.close()
+        self._server, self._listener = None, None
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
         self._starting = None
@@ -165,6 +201,9 @@ class IntakeEndpoint:
             await writer.drain()
             return
         answer = await work.answer(ReceivedBody(sink.body(), sink.size, sink.dropped))
+        if isinstance(answer, StreamedAnswer):
+            await _relay(reader, writer, method, answer)
+            return
         _write(writer, method, answer)
         await writer.drain()
 
@@ -233,15 +272,76 @@ async def _chunked_pieces(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
 
 def _write(writer: asyncio.StreamWriter, method: str, answer: LoopbackAnswer) -> None:
     """The answer as an HTTP/1.1 response: its own framing, one request per connection."""
-    lines = [f"HTTP/1.1 {answer.status} {answer.reason}".encode("ascii", "replace")]
-    for name, value in answer.headers:
+    no_body = _no_body(answer.status)
+    framing = b"" if no_body else f"Content-Length: {len(answer.body)}".encode()
+    writer.write(_head(answer.status, answer.reason, answer.headers, framing))
+    if answer.body and not no_body and method != "HEAD":
+        writer.write(answer.body)
+
+
+async def _relay(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer
+) -> None:
+    """Write a streamed answer chunked, each piece as soon as the body yields it; stop
+    when mitmproxy closes the connection (its client went away), also while the body is
+    waiting for its next piece."""
+    body = answer.body
+    pump = asyncio.ensure_future(_pump(writer, method, answer))
+    gone = asyncio.ensure_future(_closed_by_peer(reader))
+    try:
+        await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+        if not pump.done():
+            pump.cancel()
+        try:
+            await pump
+        except asyncio.CancelledError:
+            if not gone.done():
+                raise  # we are being cancelled ourselves
+    finally:
+        gone.cancel()
+        pump.cancel()
+        await body.aclose()
+
+
+async def _pump(writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer) -> None:
+    has_body = not _no_body(answer.status) and method != "HEAD"
+    framing = b"Transfer-Encoding: chunked" if has_body else b""
+    writer.write(_head(answer.status, answer.reason, answer.headers, framing))
+    await writer.drain()
+    if not has_body:
+        return
+    try:
+        async for piece in answer.body:
+            if piece:
+                writer.writelines((b"%x\r\n" % len(piece), piece, b"\r\n"))
+                await writer.drain()
+    except StreamAborted:
+        writer.transport.abort()
+        return
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> None:
+    """Returns once mitmproxy closed the connection (it sends nothing after the request)."""
+    try:
+        while await reader.read(_READ_SIZE):
+            pass
+    except ConnectionError:
+        pass
+
+
+def _no_body(status: int) -> bool:
+    return status in (204, 304) or status < 200
+
+
+def _head(status: int, reason: str, headers: tuple[tuple[str, str], ...], framing: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}".encode("ascii", "replace")]
+    for name, value in headers:
         raw_name = name.encode("utf-8", "surrogateescape")
         if raw_name.lower() not in _FRAMING:
             lines.append(raw_name + b": " + value.encode("utf-8", "surrogateescape"))
-    no_body = answer.status in (204, 304) or answer.status < 200
-    if not no_body:
-        lines.append(f"Content-Length: {len(answer.body)}".encode())
+    if framing:
+        lines.append(framing)
     lines.append(b"Connection: close")
-    writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
-    if answer.body and not no_body and method != "HEAD":
-        writer.write(answer.body)
+    return b"\r\n".join(lines) + b"\r\n\r\n"

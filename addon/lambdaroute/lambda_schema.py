@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config_types import LambdaPluginConfig
-from .validators import FieldError, unknown_field, validate_host, validate_url
+from .validators import (
+    FieldError,
+    unknown_field,
+    validate_host,
+    validate_url,
+    validate_url_id,
+)
 from .vault import EnvVault, VaultError, is_reference, resolve
 
 
@@ -75,7 +81,24 @@ _FIELDS: dict[str, _Field] = {
     "awsgateway_resource_id": _STRING,
     "awsgateway_stage_variables": _Field("string_map"),
     "alb_target_group_arn": _STRING,
+    "invoke_mode": _Field("string", one_of=("BUFFERED", "RESPONSE_STREAM")),
+    "function_url_compatible": _BOOLEAN,
+    "function_url_id": _Field("string", validator=validate_url_id),
+    "function_url_auth_type": _Field("string", one_of=("NONE", "AWS_IAM")),
+    "function_url_caller": _Field("string_map"),
 }
+
+#: the keys of ``function_url_caller``: ``requestContext.authorizer.iam``'s fields
+FUNCTION_URL_CALLER_KEYS = (
+    "accessKey",
+    "accountId",
+    "callerId",
+    "principalOrgId",
+    "userArn",
+    "userId",
+)
+#: the event modes function_url_compatible cannot be combined with
+_OTHER_EVENT_MODES = ("awsgateway_compatible", "alb_target_compatible")
 
 _PROXY_SCHEME = re.compile(r"^([^:]+)://")
 
@@ -166,9 +189,32 @@ def parse_lambda_config(raw: Any, vaults: Mapping[str, EnvVault]) -> LambdaPlugi
             f"config.{missing}",
             "all or none of these fields must be set: 'config.aws_key', 'config.aws_secret'",
         )
+    _check_streaming_and_function_url(values)
     proxy_url = values.get("proxy_url")
     if proxy_url is not None:
         m = _PROXY_SCHEME.match(proxy_url)
         if m is not None and m.group(1) != "http":
             raise FieldError("config.proxy_url", "proxy_url scheme must be http")
     return LambdaPluginConfig(**values)
+
+
+def _check_streaming_and_function_url(values: Mapping[str, Any]) -> None:
+    """The rules between lambda-route's streaming / Function URL fields and the others."""
+    if values.get("invoke_mode") == "RESPONSE_STREAM" and values.get("invocation_type") == "Event":
+        raise FieldError(
+            "config.invocation_type",
+            "Event cannot be used with invoke_mode RESPONSE_STREAM "
+            "(InvokeWithResponseStream takes RequestResponse or DryRun)",
+        )
+    if values.get("function_url_compatible") is True:
+        for other in _OTHER_EVENT_MODES:
+            if values.get(other) is True:
+                raise FieldError(
+                    "config.function_url_compatible",
+                    f"cannot be true together with 'config.{other}' "
+                    "(each builds a different event)",
+                )
+    caller = values.get("function_url_caller") or {}
+    for key in caller:
+        if key not in FUNCTION_URL_CALLER_KEYS:
+            raise unknown_field(f"config.function_url_caller.{key}", key, FUNCTION_URL_CALLER_KEYS)

@@ -59,8 +59,10 @@ def parse_proxy_response(plugin: LambdaPluginConfig, body: bytes) -> ProxyRespon
     message that says what is wrong (Kong's texts where Kong has one)."""
     if plugin.alb_target_compatible:
         return _parse_alb(body)
+    if plugin.function_url_compatible:  # Function URLs read answers by the 2.0 rules
+        return parse_v2(body)
     if plugin.awsgateway_compatible and plugin.awsgateway_compatible_payload_version == "2.0":
-        return _parse_v2(body)
+        return parse_v2(body)
     return _parse_v1(body)
 
 
@@ -69,31 +71,31 @@ def _parse_v1(payload: bytes) -> ProxyResponse:
 
 
 def _v1_response(obj: dict[str, Any]) -> ProxyResponse:
-    status = _status(obj)
-    headers = _field(obj, "headers", (dict, list), "headers must be a table")
-    body = _field(obj, "body", str, "body must be a string")
-    is_base64 = _field(obj, "isBase64Encoded", bool, "isBase64Encoded must be a boolean")
-    multi = _field(obj, "multiValueHeaders", (dict, list), "multiValueHeaders must be a table")
+    status = status_code(obj)
+    headers = typed_field(obj, "headers", (dict, list), "headers must be a table")
+    body = typed_field(obj, "body", str, "body must be a string")
+    is_base64 = typed_field(obj, "isBase64Encoded", bool, "isBase64Encoded must be a boolean")
+    multi = typed_field(obj, "multiValueHeaders", (dict, list), "multiValueHeaders must be a table")
     return ProxyResponse(status, _merged_headers(headers, multi), _body_bytes(body, is_base64))
 
 
-def _parse_v2(payload: bytes) -> ProxyResponse:
+def parse_v2(payload: bytes) -> ProxyResponse:
     obj = _decode(payload)
     if not isinstance(obj, dict) or "statusCode" not in obj:
         body = obj.encode("utf-8", "surrogatepass") if isinstance(obj, str) else payload
         return ProxyResponse(200, _JSON_TYPE, body)
-    status = _status(obj)
-    headers = _field(obj, "headers", dict, "headers must be a table")
-    body = _field(obj, "body", str, "body must be a string")
-    is_base64 = _field(obj, "isBase64Encoded", bool, "isBase64Encoded must be a boolean")
-    cookies = _field(obj, "cookies", list, "cookies must be an array of strings")
+    status = status_code(obj)
+    headers = typed_field(obj, "headers", dict, "headers must be a table")
+    body = typed_field(obj, "body", str, "body must be a string")
+    is_base64 = typed_field(obj, "isBase64Encoded", bool, "isBase64Encoded must be a boolean")
+    cookies = typed_field(obj, "cookies", list, "cookies must be an array of strings")
     out: list[tuple[str, str]] = []
     for name, value in (headers or {}).items():
-        out.append((_header_name(name), _header_value(name, value)))
+        out.append((header_name(name), header_value(name, value)))
     for cookie in cookies or ():
         if not isinstance(cookie, str):
             raise _bad(f"cookies must be an array of strings, found {_json_type(cookie)}")
-        out.append(("set-cookie", _header_value("set-cookie", cookie)))
+        out.append(("set-cookie", header_value("set-cookie", cookie)))
     return ProxyResponse(status, tuple(out), _body_bytes(body, is_base64))
 
 
@@ -140,7 +142,7 @@ def _decode_object(payload: bytes) -> dict[str, Any]:
     return obj
 
 
-def _status(obj: dict[str, Any]) -> int:
+def status_code(obj: dict[str, Any]) -> int:
     """Kong: a number, or a string Lua's tonumber() reads; a final status, 200-599."""
     value = obj.get("statusCode")
     status: float | None = None
@@ -172,7 +174,7 @@ def _shown(value: Any) -> str:
     return json.dumps(value)[:40]
 
 
-def _field(obj: dict[str, Any], key: str, types: type | tuple[type, ...], message: str) -> Any:
+def typed_field(obj: dict[str, Any], key: str, types: type | tuple[type, ...], message: str) -> Any:
     """``obj[key]`` if absent, null or of ``types``; else Kong's ``message``."""
     value = obj.get(key)
     if value is None or isinstance(value, types):
@@ -207,19 +209,19 @@ def _as_table(value: dict[str, Any] | list[Any] | None, field: str) -> dict[str,
 
 
 def _header_lines(name: str, value: Any) -> list[tuple[str, str]]:
-    checked = _header_name(name)
+    checked = header_name(name)
     if isinstance(value, list):
-        return [(checked, _header_value(name, item)) for item in value]
-    return [(checked, _header_value(name, value))]
+        return [(checked, header_value(name, item)) for item in value]
+    return [(checked, header_value(name, value))]
 
 
-def _header_name(name: str) -> str:
+def header_name(name: str) -> str:
     if not _TOKEN.fullmatch(name):
         raise _bad(f"invalid header name {json.dumps(name)[:60]}")
     return name
 
 
-def _header_value(name: str, value: Any) -> str:
+def header_value(name: str, value: Any) -> str:
     """Strings as they are; numbers and booleans as Lua's tostring() writes them."""
     if isinstance(value, str):
         text = value

@@ -98,7 +98,7 @@ def shape_response(
         if lower not in DROPPED_HEADERS:
             headers.append((name, value))
 
-    if plugin.is_proxy_integration:
+    if plugin.is_proxy_integration or plugin.function_url_compatible:
         if function_error is not None:
             raise _function_failed(plugin, result)
         proxied = parse_proxy_response(plugin, result.body)

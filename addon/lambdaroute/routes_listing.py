@@ -38,6 +38,8 @@ def describe_route(route: Route) -> str:
         function += f":{plugin.qualifier}"
     where = f"{plugin.host}:{plugin.port}" if plugin.host else plugin.aws_region or "AWS_REGION"
     extras = [payload_mode(plugin), plugin.invocation_type]
+    if plugin.invoke_mode == "RESPONSE_STREAM":
+        extras.append("response stream")
     if plugin.is_proxy_integration:
         extras.append("proxy integration")
     return f"{name}: {what} -> Lambda {function} @ {where} ({', '.join(extras)})"

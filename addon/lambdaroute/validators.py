@@ -178,6 +178,17 @@ def validate_name(name: str) -> str | None:
     )
 
 
+_URL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_url_id(url_id: str) -> str | None:
+    """A Function URL id: one DNS label of ``<id>.lambda-url.<region>.on.aws`` (AWS's own
+    ids are 32 lower-case letters and digits)."""
+    if _URL_ID.match(url_id):
+        return None
+    return "invalid value: must be a DNS label of lower-case letters, digits and '-'"
+
+
 def validate_header_name(name: str) -> str | None:
     if _HEADER_NAME.match(name):
         return None

@@ -29,26 +29,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from botocore.utils import percent_encode
-from yarl import URL
 
+from ..aws_errors import secrets_of, service_error, transport_error
 from ..config import LambdaPluginConfig
-from ..credentials import CredentialProviders, CredentialSource
-from ..endpoints import (
-    InvokeEndpoint,
-    build_endpoint,
-    plugin_region,
-    require_function_name,
-    resolve_lambda_hostname,
-)
+from ..credentials import CredentialProviders
+from ..endpoints import InvokeEndpoint, build_endpoint, require_function_name
 from ..errors import InvocationError, InvokeTimeoutError
-from ..invocation import (
-    _MAX_CACHED_PLUGINS,
-    USER_AGENT,
-    _service_error,
-    _Target,
-    _transport_error,
-)
-from ..signing import RequestSigner
+from ..invocation import USER_AGENT
+from ..invoke_target import CallShape, Target, Targets
+from ..signing import AwsCredentials, RequestSigner
 from ..transport import HttpClient, HttpError
 from .eventstream import EventStreamDecodeError, EventStreamDecoder
 from .httpstream import StreamedResponse, post_streamed
@@ -127,7 +116,7 @@ class ResponseStream:
     """An answered stream: ``async for chunk in stream`` yields the payload bytes."""
 
     def __init__(
-        self, response: StreamedResponse, target: _Target, timeout_s: float | None, started: float
+        self, response: StreamedResponse, target: Target, timeout_s: float | None, started: float
     ) -> None:
         self._response = response
         self._target = target
@@ -251,24 +240,34 @@ def _complete(payload: bytes) -> StreamOutcome:
     )
 
 
+STREAM = CallShape(
+    "stream",
+    streaming_endpoint,
+    lambda plugin, endpoint, user_agent: streaming_signer(plugin, endpoint, user_agent=user_agent),
+)
+
+
 class LambdaStreamClient:
-    """Streaming invocations; shares an ``HttpClient`` and credential providers with the
-    Invoke client when given them (one pool per endpoint for both)."""
+    """Streaming invocations. Given the Invoke client's ``targets`` (``LambdaClient.
+    targets``), it shares its connection pools, hostname lookups and credential caches;
+    else it makes its own (over ``http`` / ``credentials`` when given)."""
 
     def __init__(
         self,
         *,
+        targets: Targets | None = None,
         http: HttpClient | None = None,
         credentials: CredentialProviders | None = None,
         verify_tls: bool = True,
         user_agent: str = USER_AGENT,
     ) -> None:
-        self._own_http = http is None
-        self._http = http or HttpClient(verify_tls=verify_tls)
-        self._own_credentials = credentials is None
-        self._credentials = credentials or CredentialProviders(verify_tls=verify_tls)
-        self._user_agent = user_agent
-        self._targets: dict[int, _Target] = {}
+        self._own_http = targets is None and http is None
+        self._own_credentials = targets is None and credentials is None
+        self._targets = targets or Targets(
+            http or HttpClient(verify_tls=verify_tls),
+            credentials or CredentialProviders(verify_tls=verify_tls),
+            user_agent=user_agent,
+        )
 
     async def invoke_stream(
         self, plugin: LambdaPluginConfig, payload: bytes, *, client_context: str | None = None
@@ -276,11 +275,12 @@ class LambdaStreamClient:
         """Start the stream. Raises an ``InvocationError`` subclass before it starts."""
         started = time.perf_counter()
         timeout_s = plugin.timeout / 1000 if plugin.timeout > 0 else None
-        target: _Target | None = None
+        target: Target | None = None
+        credentials: AwsCredentials | None = None
         stage = "preparing the call"
         try:
             async with asyncio.timeout(timeout_s):
-                target = await self._target(plugin)
+                target = await self._targets.prepare(plugin, STREAM)
                 stage = "waiting for AWS credentials"
                 credentials = await target.credentials.get()
                 signer = (
@@ -288,7 +288,7 @@ class LambdaStreamClient:
                         plugin,
                         target.endpoint,
                         client_context=client_context,
-                        user_agent=self._user_agent,
+                        user_agent=self._targets.user_agent,
                     )
                     if client_context
                     else target.signer
@@ -304,7 +304,7 @@ class LambdaStreamClient:
         except (HttpError, OSError) as exc:
             if target is None:
                 raise
-            raise _transport_error(exc, target) from exc
+            raise transport_error(exc, target, secrets_of(credentials)) from exc
         if response.status >= 400:
             try:
                 async with asyncio.timeout(timeout_s):
@@ -313,46 +313,18 @@ class LambdaStreamClient:
                 body = b""
             finally:
                 response.close()
-            raise _service_error(
-                response.status, response.reason, response.headers, body, target.function_name
+            raise service_error(
+                response.status,
+                response.reason,
+                response.headers,
+                body,
+                target.function_name,
+                secrets_of(credentials),
             )
         return ResponseStream(response, target, timeout_s, started)
 
-    async def _target(self, plugin: LambdaPluginConfig) -> _Target:
-        target = self._targets.get(id(plugin))
-        if target is not None and target.plugin is plugin:
-            return target
-        region = plugin_region(plugin)
-        function_name = require_function_name(plugin)
-        if plugin.host:
-            hostname = plugin.host
-        else:
-            hostname = await asyncio.to_thread(resolve_lambda_hostname, region)
-        endpoint = streaming_endpoint(plugin, region, hostname)
-        query = f"?{endpoint.query}" if endpoint.query else ""
-        target = _Target(
-            plugin=plugin,
-            endpoint=endpoint,
-            transport=self._http.post_target(
-                scheme=endpoint.scheme,
-                host=endpoint.host,
-                port=endpoint.port,
-                path=f"{endpoint.path}{query}",
-                keepalive_s=max(plugin.keepalive, 0) / 1000,
-                proxy_url=plugin.proxy_url,
-            ),
-            signer=streaming_signer(plugin, endpoint, user_agent=self._user_agent),
-            credentials=self._credentials.provider(CredentialSource.of(plugin, region)),
-            proxy=URL(plugin.proxy_url) if plugin.proxy_url else None,
-            function_name=function_name,
-        )
-        if len(self._targets) >= _MAX_CACHED_PLUGINS:
-            self._targets.clear()
-        self._targets[id(plugin)] = target
-        return target
-
     async def close(self) -> None:
         if self._own_http:
-            await self._http.close()
+            await self._targets.http.close()
         if self._own_credentials:
-            await self._credentials.close()
+            await self._targets.credentials.close()

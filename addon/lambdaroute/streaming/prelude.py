@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadLambdaResponseError
-from ..proxy_integration import PREFIX, _field, _header_name, _header_value, _status
+from ..proxy_integration import PREFIX, header_name, header_value, status_code, typed_field
 
 HTTP_INTEGRATION_TYPE = "application/vnd.awslambda.http-integration-response"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -112,14 +112,14 @@ def _parse(text: bytes, *, required: bool) -> StreamHead | None:
         if not required:
             return None
         raise _bad("the HttpResponseStream prelude is not a JSON object")
-    status = _status(prelude) if prelude.get("statusCode") is not None else 200
-    headers = _field(prelude, "headers", dict, "headers must be a table") or {}
-    cookies = _field(prelude, "cookies", list, "cookies must be an array of strings") or []
-    out = [(_header_name(name), _header_value(name, value)) for name, value in headers.items()]
+    status = status_code(prelude) if prelude.get("statusCode") is not None else 200
+    headers = typed_field(prelude, "headers", dict, "headers must be a table") or {}
+    cookies = typed_field(prelude, "cookies", list, "cookies must be an array of strings") or []
+    out = [(header_name(name), header_value(name, value)) for name, value in headers.items()]
     for cookie in cookies:
         if not isinstance(cookie, str):
             raise _bad("cookies must be an array of strings")
-        out.append(("set-cookie", _header_value("set-cookie", cookie)))
+        out.append(("set-cookie", header_value("set-cookie", cookie)))
     if not any(name.lower() == "content-type" for name, _ in out):
         out.append(("content-type", DEFAULT_CONTENT_TYPE))
     return StreamHead(status, tuple(out), from_prelude=True)
