@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from mitmproxy.net.http.http1 import assemble
 from mitmproxy.test import tflow
 
-from lambdaroute.addon import _to_response
 from lambdaroute.config import LambdaPluginConfig, load_config
 from lambdaroute.errors import BadLambdaResponseError, ConfigError, FunctionFailedError
 from lambdaroute.events import build_payload
+from lambdaroute.flow_http import to_response
 from lambdaroute.invocation import InvokeResult
 from lambdaroute.responses import error_response, shape_response
 from lambdaroute.snapshot import RouteContext, snapshot_from_flow
@@ -221,7 +221,7 @@ def test_any_function_answer_is_a_valid_response_or_a_502(
         shaped = error_response(error, "req")
         assert shaped.status == 502
     assert 200 <= shaped.status <= 599
-    response = _to_response(shaped, method)
+    response = to_response(shaped, method)
     assert _round_trip(assemble.assemble_response(response), method) == shaped.status
 
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import command, ctx, http
-from mitmproxy.net.http import status_codes, url
+from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import human
 
@@ -27,18 +26,19 @@ from .auth import authorize
 from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
 from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
 from .contentview import register_lambda_view
-from .detour import (
-    Origin,
-    drop_added_framing,
-    known_body_size,
-    point_at_intake,
-    restore_origin,
-)
+from .detour import Detours, IntakePlan, known_body_size
 from .errors import ConfigError, FunctionFailedError, InvocationError, RequestTooLargeError
 from .events import build_payload
+from .flow_http import (
+    client_authority,
+    flow_label,
+    https_required,
+    restore_reverse_host_header,
+    to_response,
+)
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
 from .flowrecord import record_flow, record_stream
-from .intake import IntakeEndpoint, LoopbackAnswer, PendingWork, ReceivedBody, StreamedAnswer
+from .intake import IntakeEndpoint, LoopbackAnswer, ReceivedBody, StreamedAnswer
 from .invocation import InvokeResult, LambdaClient
 from .relay import RelayProgress, StreamFunctionError, open_relay
 from .responses import ShapedResponse, error_response, shape_response, via_header
@@ -62,16 +62,6 @@ class _RoutedFlow:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class _IntakePlan:
-    """What the intake endpoint is to do with a flow's body (see ``PendingWork``)."""
-
-    keep_up_to: int
-    drop_over_limit: bool
-    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer | StreamedAnswer]]
-    refuse: Callable[[int | None], LoopbackAnswer]
-
-
 class LambdaRoute:
     def __init__(self) -> None:
         self.config: LambdaRouteConfig | None = None
@@ -92,20 +82,8 @@ class LambdaRoute:
         self._logged_warnings: frozenset[str] = frozenset()
         #: where routed flows with large or unknown-size bodies are streamed (see detour)
         self.intake = IntakeEndpoint()
+        self.detours = Detours(self.intake)
         self._stream_large_bodies: int | None = None
-        #: the exact response of a flow answered by the intake endpoint, swapped in in
-        #: ``response`` (the endpoint's copy went through HTTP/1 framing)
-        self._intake_answers: weakref.WeakKeyDictionary[http.HTTPFlow, http.Response] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._intake_tokens: weakref.WeakKeyDictionary[http.HTTPFlow, str] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._intake_origins: weakref.WeakKeyDictionary[http.HTTPFlow, Origin] = (
-            weakref.WeakKeyDictionary()
-        )
-        #: flows whose response the intake endpoint relays as a stream
-        self._relayed: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
     # --- options and config ---
 
@@ -320,7 +298,7 @@ class LambdaRoute:
         try:
             routed = self._match(self.router, flow)
         except Exception:  # a bug of ours must not break the flow: it passes through
-            logger.exception(f"lambda-route: {_flow_label(flow)}: routing failed, passing through")
+            logger.exception(f"lambda-route: {flow_label(flow)}: routing failed, passing through")
             routed = None
         if isinstance(routed, http.Response):  # Kong's 401 (or 403) from an auth plugin
             return self._answer_early(flow, routed)
@@ -328,10 +306,10 @@ class LambdaRoute:
             if self._restores_host_header and isinstance(
                 flow.client_conn.proxy_mode, mode_specs.ReverseMode
             ):
-                _restore_reverse_host_header(flow)
+                restore_reverse_host_header(flow)
             return None
         if routed.match.https_redirect_status_code is not None:
-            redirect = _https_required(
+            redirect = https_required(
                 routed.match.https_redirect_status_code, routed.host, flow.request.path
             )
             return self._answer_early(flow, redirect)
@@ -358,7 +336,7 @@ class LambdaRoute:
         the route's auth plugins reject gets Kong's 401 instead."""
         request = flow.request
         scheme = "https" if flow.client_conn.tls else "http"
-        host, port = _client_authority(request, scheme)
+        host, port = client_authority(request, scheme)
         match = router.match(
             method=request.method,
             scheme=scheme,
@@ -399,12 +377,12 @@ class LambdaRoute:
             return None
 
         async def answer(body: ReceivedBody) -> LoopbackAnswer:
-            return self._loopback_answer(flow, response)
+            return self.detours.loopback_answer(flow, response)
 
         def refuse(size: int | None) -> LoopbackAnswer:
-            return self._loopback_answer(flow, response)
+            return self.detours.loopback_answer(flow, response)
 
-        return self._send_to_intake(flow, _IntakePlan(0, True, answer, refuse))
+        return self.detours.send(flow, IntakePlan(0, True, answer, refuse))
 
     def _detour(
         self, flow: http.HTTPFlow, routed: _RoutedFlow
@@ -429,14 +407,14 @@ class LambdaRoute:
             response = await self._answer(
                 flow, routed, request_id, body.data, body.dropped, body.size
             )
-            return self._loopback_answer(flow, response)
+            return self.detours.loopback_answer(flow, response)
 
         def refuse(size: int | None) -> LoopbackAnswer:
             error = RequestTooLargeError(
                 f"the request body{f' of {size} bytes' if size is not None else ''} is larger "
                 f"than lambda_max_request_body ({self.max_request_body} bytes)"
             )
-            logger.warning(f"lambda-route: {_flow_label(flow)}: {error.detail}")
+            logger.warning(f"lambda-route: {flow_label(flow)}: {error.detail}")
             shaped = error_response(error, request_id)
             record_flow(
                 flow,
@@ -449,68 +427,19 @@ class LambdaRoute:
                 error=error,
                 started=started,
             )
-            return self._loopback_answer(flow, _to_response(shaped, flow.request.method))
+            return self.detours.loopback_answer(flow, to_response(shaped, flow.request.method))
 
         limit = min(self.body_buffer_size, self.max_request_body)
-        return self._send_to_intake(flow, _IntakePlan(limit, drop, answer, refuse))
-
-    def _send_to_intake(
-        self, flow: http.HTTPFlow, plan: _IntakePlan
-    ) -> Coroutine[None, None, None] | None:
-        """Point the flow at the intake endpoint; wait for it first while it starts (a
-        flow that comes right after start-up must not go upstream either)."""
-        if self.intake.port is not None:
-            self._point_at_intake(flow, plan, self.intake.port)
-            return None
-        return self._point_at_intake_once_listening(flow, plan)
-
-    async def _point_at_intake_once_listening(self, flow: http.HTTPFlow, plan: _IntakePlan) -> None:
-        port = await self.intake.start()
-        if flow.live and not flow.error:
-            self._point_at_intake(flow, plan, port)
-
-    def _point_at_intake(self, flow: http.HTTPFlow, plan: _IntakePlan, port: int) -> None:
-        def arrived() -> None:
-            self._intake_tokens.pop(flow, None)
-            restore_origin(flow, origin)
-
-        async def answer(body: ReceivedBody) -> LoopbackAnswer | StreamedAnswer:
-            drop_added_framing(flow, origin)
-            return await plan.answer(body)
-
-        work = PendingWork(plan.keep_up_to, plan.drop_over_limit, arrived, answer, plan.refuse)
-        token = self.intake.register(work)
-        self._intake_tokens[flow] = token
-        origin = point_at_intake(flow, port, token)
-        self._intake_origins[flow] = origin
-
-    def _loopback_answer(self, flow: http.HTTPFlow, response: http.Response) -> LoopbackAnswer:
-        self._intake_answers[flow] = response
-        return LoopbackAnswer(
-            response.status_code,
-            response.reason,
-            tuple(response.headers.items(multi=True)),
-            response.raw_content or b"",
-        )
+        return self.detours.send(flow, IntakePlan(limit, drop, answer, refuse))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow in self._relayed and flow.response is not None:
-            flow.response.stream = True  # relayed to the client chunk by chunk
-            if flow.response.headers.get("connection", "").lower() == "close":
-                del flow.response.headers["connection"]  # the loopback's, not the client's
+        self.detours.responseheaders(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        origin = self._intake_origins.pop(flow, None)
-        if origin is not None:
-            drop_added_framing(flow, origin)
-        answer = self._intake_answers.pop(flow, None)
-        if answer is not None:
-            flow.response = answer
+        self.detours.response(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        token = self._intake_tokens.pop(flow, None)
-        if token is not None:  # the flow failed before its request reached the endpoint
-            self.intake.forget(token)
+        self.detours.error(flow)
 
     def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         """Answer a routed flow. A plain function that returns the coroutine only for
@@ -549,7 +478,7 @@ class LambdaRoute:
         payload = build_payload(routed.plugin, snapshot)
         if payload.body_skipped:
             logger.warning(
-                f"lambda-route: {_flow_label(flow)}: request body of "
+                f"lambda-route: {flow_label(flow)}: request body of "
                 f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
                 "lambda_body_buffer_size "
                 f"({human.pretty_size(self.body_buffer_size)}); not sent "
@@ -581,10 +510,10 @@ class LambdaRoute:
             error = err
             shaped = self._failed(flow, plugin, err, request_id)
         except Exception as err:  # a bug of ours must not become a traceback for the client
-            logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
+            logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
             error = InvocationError(f"internal error: {type(err).__name__}")
             shaped = error_response(error, request_id)
-        response = _to_response(shaped, flow.request.method)
+        response = to_response(shaped, flow.request.method)
         record_flow(
             flow,
             route_name=match.route.name or match.route.id,
@@ -603,7 +532,7 @@ class LambdaRoute:
     ) -> ShapedResponse:
         if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
             logger.warning(
-                f"lambda-route: {_flow_label(flow)} -> {plugin.function_name}: {err.detail}"
+                f"lambda-route: {flow_label(flow)} -> {plugin.function_name}: {err.detail}"
             )
         return error_response(err, request_id)
 
@@ -627,12 +556,12 @@ class LambdaRoute:
                 error = err
                 shaped = self._failed(flow, plugin, err, request_id)
             else:  # a bug of ours must not become a traceback for the client
-                logger.exception(f"lambda-route: {_flow_label(flow)}: internal error")
+                logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
                 error = InvocationError(f"internal error: {type(err).__name__}")
                 shaped = error_response(error, request_id)
             if isinstance(err, StreamFunctionError) and err.function_logs:
                 shaped = dataclasses.replace(shaped, function_logs=err.function_logs)
-            response = _to_response(shaped, flow.request.method)
+            response = to_response(shaped, flow.request.method)
             record_flow(
                 flow,
                 route_name=match.route.name or match.route.id,
@@ -644,7 +573,7 @@ class LambdaRoute:
                 error=error,
                 started=started,
             )
-            return self._loopback_answer(flow, response)
+            return self.detours.loopback_answer(flow, response)
         head = relayed.head
         headers = (*head.headers, ("Via", via_header(flow.request.http_version)))
 
@@ -660,7 +589,7 @@ class LambdaRoute:
                 started=started,
             )
 
-        self._relayed.add(flow)
+        self.detours.relayed.add(flow)
         reason = status_codes.RESPONSES.get(head.status, "")
         if flow.request.method == "HEAD":  # no body to relay
             await relayed.close()
@@ -674,79 +603,6 @@ async def _no_body() -> AsyncGenerator[bytes, None]:
     pieces: tuple[bytes, ...] = ()
     for piece in pieces:
         yield piece
-
-
-def _to_response(shaped: ShapedResponse, request_method: str) -> http.Response:
-    """Build the response directly: ``Response.make`` re-encodes and re-sets headers,
-    which costs more than everything else the addon does for a small response."""
-    fields = [
-        (name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
-        for name, value in shaped.headers
-    ]
-    status = shaped.status
-    body = b""
-    if status not in (204, 304) and not 100 <= status < 200:
-        # Content-Length is what a GET would get, also for HEAD (RFC 9110 9.3.2), whose
-        # response has no body whatever the function returned.
-        fields.append((b"content-length", str(len(shaped.body)).encode()))
-        if request_method != "HEAD":
-            body = shaped.body  # sent byte for byte, even when Content-Encoding is set
-    reason = shaped.reason or status_codes.RESPONSES.get(status, "")
-    now = time.time()
-    return http.Response(
-        b"HTTP/1.1",
-        status,
-        reason.encode("ascii", "replace"),
-        http.Headers(fields),
-        body,
-        None,
-        now,
-        now,
-    )
-
-
-def _https_required(status: int, host: str, path: str) -> http.Response:
-    """Kong's answer when an https-only route is asked for over http."""
-    if status == 426:
-        return http.Response.make(
-            426,
-            b'{"message":"Please use HTTPS protocol"}',
-            {
-                "Content-Type": "application/json; charset=utf-8",
-                "Connection": "Upgrade",
-                "Upgrade": "TLS/1.2, HTTP/1.1",
-            },
-        )
-    return http.Response.make(status, b"", {"Location": f"https://{host}{path}"})
-
-
-def _client_authority(request: http.Request, scheme: str) -> tuple[str, int]:
-    """The host and port the client asked for (Host header / :authority, else the target)."""
-    authority = request.host_header
-    if authority:
-        host, port = _parse_authority(authority)
-        return host, port or (443 if scheme == "https" else 80)
-    return request.host.lower(), request.port
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_authority(authority: str) -> tuple[str, int | None]:
-    """Host (lower case) and port of a Host header: cached, since clients send the same few
-    and mitmproxy's parser (regex, host validation) cost more than the route match."""
-    try:
-        host, port = url.parse_authority(authority, check=False)
-    except ValueError:
-        host, port = authority, None
-    return host.lower(), port
-
-
-def _restore_reverse_host_header(flow: http.HTTPFlow) -> None:
-    """Do what mitmproxy does in reverse mode without keep_host_header."""
-    address = flow.server_conn.address
-    if address is None:
-        return
-    scheme = "https" if flow.server_conn.tls else "http"
-    flow.request.host_header = url.hostport(scheme, address[0], address[1])
 
 
 def _size_option(name: str, value: str, current: int) -> int:
@@ -763,7 +619,3 @@ def _size_option(name: str, value: str, current: int) -> int:
         )
         return current
     return size
-
-
-def _flow_label(flow: http.HTTPFlow) -> str:
-    return f"{flow.request.method} {flow.request.pretty_url}"

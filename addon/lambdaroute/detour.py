@@ -10,11 +10,20 @@ never to the upstream.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
 from mitmproxy import connection, http
 
-from .intake import TOKEN_HEADER
+from .intake import (
+    TOKEN_HEADER,
+    IntakeEndpoint,
+    LoopbackAnswer,
+    PendingWork,
+    ReceivedBody,
+    StreamedAnswer,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +96,88 @@ def drop_added_framing(flow: http.HTTPFlow, origin: Origin) -> None:
     reads the header for every chunk it frames)."""
     if origin.added_chunked:
         flow.request.headers.pop("transfer-encoding", None)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakePlan:
+    """What the intake endpoint is to do with a flow's body (see ``PendingWork``)."""
+
+    keep_up_to: int
+    drop_over_limit: bool
+    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer | StreamedAnswer]]
+    refuse: Callable[[int | None], LoopbackAnswer]
+
+
+class Detours:
+    """The flows sent to the intake endpoint, from ``requestheaders`` to ``response``."""
+
+    def __init__(self, intake: IntakeEndpoint) -> None:
+        self.intake = intake
+        #: the exact response of a flow answered by the intake endpoint, swapped in in
+        #: ``response`` (the endpoint's copy went through HTTP/1 framing)
+        self._answers: weakref.WeakKeyDictionary[http.HTTPFlow, http.Response] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._tokens: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+        self._origins: weakref.WeakKeyDictionary[http.HTTPFlow, Origin] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: flows whose response the intake endpoint relays as a stream
+        self.relayed: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+
+    def send(self, flow: http.HTTPFlow, plan: IntakePlan) -> Coroutine[None, None, None] | None:
+        """Point the flow at the intake endpoint; wait for it first while it starts (a
+        flow that comes right after start-up must not go upstream either)."""
+        if self.intake.port is not None:
+            self._point(flow, plan, self.intake.port)
+            return None
+        return self._point_once_listening(flow, plan)
+
+    async def _point_once_listening(self, flow: http.HTTPFlow, plan: IntakePlan) -> None:
+        port = await self.intake.start()
+        if flow.live and not flow.error:
+            self._point(flow, plan, port)
+
+    def _point(self, flow: http.HTTPFlow, plan: IntakePlan, port: int) -> None:
+        def arrived() -> None:
+            self._tokens.pop(flow, None)
+            restore_origin(flow, origin)
+
+        async def answer(body: ReceivedBody) -> LoopbackAnswer | StreamedAnswer:
+            drop_added_framing(flow, origin)
+            return await plan.answer(body)
+
+        work = PendingWork(plan.keep_up_to, plan.drop_over_limit, arrived, answer, plan.refuse)
+        token = self.intake.register(work)
+        self._tokens[flow] = token
+        origin = point_at_intake(flow, port, token)
+        self._origins[flow] = origin
+
+    def loopback_answer(self, flow: http.HTTPFlow, response: http.Response) -> LoopbackAnswer:
+        """The endpoint's answer for ``response``, which ``response`` puts in the flow."""
+        self._answers[flow] = response
+        return LoopbackAnswer(
+            response.status_code,
+            response.reason,
+            tuple(response.headers.items(multi=True)),
+            response.raw_content or b"",
+        )
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow in self.relayed and flow.response is not None:
+            flow.response.stream = True  # relayed to the client chunk by chunk
+            if flow.response.headers.get("connection", "").lower() == "close":
+                del flow.response.headers["connection"]  # the loopback's, not the client's
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        origin = self._origins.pop(flow, None)
+        if origin is not None:
+            drop_added_framing(flow, origin)
+        answer = self._answers.pop(flow, None)
+        if answer is not None:
+            flow.response = answer
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        token = self._tokens.pop(flow, None)
+        if token is not None:  # the flow failed before its request reached the endpoint
+            self.intake.forget(token)
