@@ -14,9 +14,17 @@ A flow passes through these stages, one module each (helpers in brackets):
     apigateway    IncomingRequest -> API Gateway v1 / v2 and ALB events
     credentials   botocore's credential chain, resolved and refreshed off the event loop
     signing       SigV4 for the Invoke call
-    invocation    the signed Invoke call  [endpoints, transport: our keep-alive HTTP/1.1 client]
+    invocation    the signed Invoke call  [invoke_target, aws_errors, endpoints,
+                  transport: our keep-alive HTTP/1.1 client]
+    streaming     InvokeWithResponseStream (invoke_mode: RESPONSE_STREAM), and relay: its
+                  chunks relayed to the client  [function_url: Function URL events]
     responses     Invoke result -> HTTP response (Kong's rules)  [proxy_integration]
-    addon         the mitmproxy addon that ties the stages together
+    answering     one routed flow: payload, call, shaped answer or gateway error, record
+                  [flow_http, flowrecord, contentview]
+    detour        routed flows whose body may be streamed go to the loopback intake
+                  endpoint, never upstream  [intake]
+    addon         the mitmproxy addon: options, config (re)loading, the hooks  [config_watch,
+                  lean + hook_dispatch + flowlog: the lean master of the lambda-route command]
 
 ``errors`` holds the exception tree shared by all of them.
 """

@@ -8,27 +8,24 @@ upstream and, in reverse mode, so that the client's Host is still there) and ans
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from mitmproxy import command, ctx, http
-from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import mode_specs
 from mitmproxy.utils import human
 
+from .answering import RoutedFlow, answer_buffered, answer_stream
 from .auth import authorize
-from .config import LambdaPluginConfig, LambdaRouteConfig, load_config
+from .config import LambdaRouteConfig, load_config
 from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
 from .contentview import register_lambda_view
 from .detour import Detours, IntakePlan, known_body_size
-from .errors import ConfigError, FunctionFailedError, InvocationError, RequestTooLargeError
-from .events import build_payload
+from .errors import ConfigError, RequestTooLargeError
 from .flow_http import (
     client_authority,
     flow_label,
@@ -37,29 +34,16 @@ from .flow_http import (
     to_response,
 )
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
-from .flowrecord import record_flow, record_stream
+from .flowrecord import record_flow
 from .intake import IntakeEndpoint, LoopbackAnswer, ReceivedBody, StreamedAnswer
-from .invocation import InvokeResult, LambdaClient
-from .relay import RelayProgress, StreamFunctionError, open_relay
-from .responses import ShapedResponse, error_response, shape_response, via_header
+from .invocation import LambdaClient
+from .responses import error_response
 from .routes_listing import describe_routes
-from .routing import RouteMatch, Router, request_protocol, select_lambda_plugin
-from .snapshot import snapshot_from_flow
+from .routing import Router, request_protocol, select_lambda_plugin
 from .streaming.invoke import LambdaStreamClient
 from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _RoutedFlow:
-    """What ``requestheaders`` learned about a flow that goes to Lambda."""
-
-    match: RouteMatch
-    plugin: LambdaPluginConfig
-    scheme: str
-    host: str
-    port: int
 
 
 class LambdaRoute:
@@ -73,7 +57,7 @@ class LambdaRoute:
         #: RESPONSE_STREAM calls, over the Invoke client's pools and credentials
         self.stream_client: LambdaStreamClient | None = None
         self._config_stamp: FileState | None = None
-        self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, _RoutedFlow] = (
+        self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, RoutedFlow] = (
             weakref.WeakKeyDictionary()
         )
         #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
@@ -331,7 +315,7 @@ class LambdaRoute:
             and (self._stream_large_bodies is None or size <= self._stream_large_bodies)
         )
 
-    def _match(self, router: Router, flow: http.HTTPFlow) -> _RoutedFlow | http.Response | None:
+    def _match(self, router: Router, flow: http.HTTPFlow) -> RoutedFlow | http.Response | None:
         """The route with an aws-lambda plugin this flow goes to, if any; a flow that
         the route's auth plugins reject gets Kong's 401 instead."""
         request = flow.request
@@ -361,7 +345,7 @@ class LambdaRoute:
             plugin = select_lambda_plugin(match.route, access.consumer, protocol)
         if plugin is None:
             return None
-        return _RoutedFlow(match, plugin, scheme, host, port)
+        return RoutedFlow(match, plugin, scheme, host, port)
 
     def _answer_early(
         self, flow: http.HTTPFlow, response: http.Response
@@ -385,7 +369,7 @@ class LambdaRoute:
         return self.detours.send(flow, IntakePlan(0, True, answer, refuse))
 
     def _detour(
-        self, flow: http.HTTPFlow, routed: _RoutedFlow
+        self, flow: http.HTTPFlow, routed: RoutedFlow
     ) -> Coroutine[None, None, None] | None:
         """Stream the flow's body to the intake endpoint, which answers it (see detour)."""
         request_id = os.urandom(16).hex()
@@ -403,9 +387,19 @@ class LambdaRoute:
 
         async def answer(body: ReceivedBody) -> LoopbackAnswer | StreamedAnswer:
             if plugin.invoke_mode == "RESPONSE_STREAM":
-                return await self._answer_stream(flow, routed, request_id, body)
-            response = await self._answer(
-                flow, routed, request_id, body.data, body.dropped, body.size
+                assert self.stream_client is not None
+                return await answer_stream(
+                    self.stream_client,
+                    self.detours,
+                    flow,
+                    routed,
+                    request_id,
+                    self.body_buffer_size,
+                    body,
+                )
+            assert self.client is not None
+            response = await answer_buffered(
+                self.client, flow, routed, request_id, self.body_buffer_size, body
             )
             return self.detours.loopback_answer(flow, response)
 
@@ -450,159 +444,11 @@ class LambdaRoute:
             return None
         return self._answer_in_place(flow, routed)
 
-    async def _answer_in_place(self, flow: http.HTTPFlow, routed: _RoutedFlow) -> None:
-        flow.response = await self._answer(flow, routed, os.urandom(16).hex())
-
-    def _payload(
-        self,
-        flow: http.HTTPFlow,
-        routed: _RoutedFlow,
-        request_id: str,
-        body: bytes | None,
-        body_dropped: bool,
-        body_size: int | None,
-    ) -> bytes:
-        """The Invoke payload of the flow's request (``body`` when the intake endpoint
-        read it)."""
-        snapshot = snapshot_from_flow(
-            flow,
-            routed.match.context,
-            scheme=routed.scheme,
-            host=routed.host,
-            port=routed.port,
-            request_id=request_id,
-            body_buffer_size=self.body_buffer_size,
-            body=body,
-            body_too_large=body_dropped,
+    async def _answer_in_place(self, flow: http.HTTPFlow, routed: RoutedFlow) -> None:
+        assert self.client is not None
+        flow.response = await answer_buffered(
+            self.client, flow, routed, os.urandom(16).hex(), self.body_buffer_size
         )
-        payload = build_payload(routed.plugin, snapshot)
-        if payload.body_skipped:
-            logger.warning(
-                f"lambda-route: {flow_label(flow)}: request body of "
-                f"{human.pretty_size(body_size or len(snapshot.body))} exceeds "
-                "lambda_body_buffer_size "
-                f"({human.pretty_size(self.body_buffer_size)}); not sent "
-                "(skip_large_bodies)"
-            )
-        return payload.data
-
-    async def _answer(
-        self,
-        flow: http.HTTPFlow,
-        routed: _RoutedFlow,
-        request_id: str,
-        body: bytes | None = None,
-        body_dropped: bool = False,
-        body_size: int | None = None,
-    ) -> http.Response:
-        """Invoke the flow's function; ``body`` when the intake endpoint read it."""
-        match, plugin = routed.match, routed.plugin
-        started = time.perf_counter()
-        result: InvokeResult | None = None
-        payload_data: bytes | None = None
-        error: InvocationError | None = None
-        try:
-            payload_data = self._payload(flow, routed, request_id, body, body_dropped, body_size)
-            assert self.client is not None
-            result = await self.client.invoke(plugin, payload_data)
-            shaped = shape_response(plugin, result, client_http_version=flow.request.http_version)
-        except InvocationError as err:
-            error = err
-            shaped = self._failed(flow, plugin, err, request_id)
-        except Exception as err:  # a bug of ours must not become a traceback for the client
-            logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
-            error = InvocationError(f"internal error: {type(err).__name__}")
-            shaped = error_response(error, request_id)
-        response = to_response(shaped, flow.request.method)
-        record_flow(
-            flow,
-            route_name=match.route.name or match.route.id,
-            plugin=plugin,
-            request_id=request_id,
-            payload=payload_data,
-            result=result,
-            shaped=shaped,
-            error=error,
-            started=started,
-        )
-        return response
-
-    def _failed(
-        self, flow: http.HTTPFlow, plugin: LambdaPluginConfig, err: InvocationError, request_id: str
-    ) -> ShapedResponse:
-        if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
-            logger.warning(
-                f"lambda-route: {flow_label(flow)} -> {plugin.function_name}: {err.detail}"
-            )
-        return error_response(err, request_id)
-
-    async def _answer_stream(
-        self, flow: http.HTTPFlow, routed: _RoutedFlow, request_id: str, body: ReceivedBody
-    ) -> LoopbackAnswer | StreamedAnswer:
-        """``invoke_mode: RESPONSE_STREAM``: the head once the stream's first chunk is in,
-        then the body relayed as it arrives (see ``relay``); an error before that is the
-        usual JSON gateway error."""
-        match, plugin = routed.match, routed.plugin
-        started = time.perf_counter()
-        payload_data: bytes | None = None
-        try:
-            payload_data = self._payload(
-                flow, routed, request_id, body.data, body.dropped, body.size
-            )
-            assert self.stream_client is not None
-            relayed = await open_relay(self.stream_client, plugin, payload_data)
-        except Exception as err:
-            if isinstance(err, InvocationError):
-                error = err
-                shaped = self._failed(flow, plugin, err, request_id)
-            else:  # a bug of ours must not become a traceback for the client
-                logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
-                error = InvocationError(f"internal error: {type(err).__name__}")
-                shaped = error_response(error, request_id)
-            if isinstance(err, StreamFunctionError) and err.function_logs:
-                shaped = dataclasses.replace(shaped, function_logs=err.function_logs)
-            response = to_response(shaped, flow.request.method)
-            record_flow(
-                flow,
-                route_name=match.route.name or match.route.id,
-                plugin=plugin,
-                request_id=request_id,
-                payload=payload_data,
-                result=None,
-                shaped=shaped,
-                error=error,
-                started=started,
-            )
-            return self.detours.loopback_answer(flow, response)
-        head = relayed.head
-        headers = (*head.headers, ("Via", via_header(flow.request.http_version)))
-
-        def ended(progress: RelayProgress) -> None:
-            record_stream(
-                flow,
-                route_name=match.route.name or match.route.id,
-                plugin=plugin,
-                request_id=request_id,
-                payload=payload_data,
-                status=head.status,
-                progress=progress,
-                started=started,
-            )
-
-        self.detours.relayed.add(flow)
-        reason = status_codes.RESPONSES.get(head.status, "")
-        if flow.request.method == "HEAD":  # no body to relay
-            await relayed.close()
-            relayed.progress.outcome = "complete"
-            ended(relayed.progress)
-            return StreamedAnswer(head.status, reason, headers, _no_body())
-        return StreamedAnswer(head.status, reason, headers, relayed.body(ended))
-
-
-async def _no_body() -> AsyncGenerator[bytes, None]:
-    pieces: tuple[bytes, ...] = ()
-    for piece in pieces:
-        yield piece
 
 
 def _size_option(name: str, value: str, current: int) -> int:
