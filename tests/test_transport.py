@@ -354,6 +354,42 @@ async def test_disconnect_before_the_head(http: HttpClient, serve: Serve) -> Non
     assert len(server.requests) == 1
 
 
+async def test_a_reused_connection_closed_unanswered_is_retried_once_on_a_new_one(
+    http: HttpClient, serve: Serve
+) -> None:
+    """A keep-alive connection the server closes just as it is reused (not a byte of an
+    answer) is the race of every HTTP client: the request goes once more, on a new
+    connection. Before, the call failed with a 502."""
+
+    def script(request: Request) -> Answer:
+        if request.connection == 1 and len(server.requests) == 2:
+            return Answer([], close=True)  # the idle connection's close, as it is reused
+        return Answer([ok(b"answer %d" % len(server.requests))])
+
+    server = await serve(script)
+    target = target_for(http, server)
+    assert (await call(target, server)).body == b"answer 1"
+    assert (await call(target, server)).body == b"answer 3"
+    assert [request.connection for request in server.requests] == [1, 1, 2]
+    # not retried: a new connection closed unanswered, or a reused one after part of a head
+    fresh = await serve(lambda request: Answer([], close=True))
+    with pytest.raises(ServerDisconnectedError):
+        await call(target_for(http, fresh), fresh)
+    assert len(fresh.requests) == 1
+
+    def partial(request: Request) -> Answer:
+        if len(cut.requests) == 2:
+            return Answer([b"HTTP/1.1 200 OK\r\nX-A"], close=True)
+        return Answer([ok()])
+
+    cut = await serve(partial)
+    cut_target = target_for(http, cut)
+    await call(cut_target, cut)
+    with pytest.raises(ServerDisconnectedError):
+        await call(cut_target, cut)
+    assert len(cut.requests) == 2
+
+
 @pytest.mark.parametrize(
     "answer",
     [

@@ -98,6 +98,12 @@ class CertificateError(TlsError):
 class ServerDisconnectedError(HttpError):
     """The server closed the connection before the response head was complete."""
 
+    def __init__(self, message: str, *, nothing_received: bool = False) -> None:
+        super().__init__(message)
+        #: not a byte of a response came back (a keep-alive connection closed as it was
+        #: reused: the request can go again on a new connection)
+        self.nothing_received = nothing_received
+
 
 class IncompleteBodyError(HttpError):
     """The server closed the connection in the middle of the response body."""
@@ -220,7 +226,9 @@ class _Connection(asyncio.Protocol):
         """Write one request; the future resolves with its response."""
         waiter: asyncio.Future[HttpResponse] = self.loop.create_future()
         if self.closed:  # lost before its first request: nothing would ever answer
-            waiter.set_exception(ServerDisconnectedError("the server closed the connection"))
+            waiter.set_exception(
+                ServerDisconnectedError("the server closed the connection", nothing_received=True)
+            )
             return waiter
         self._waiter = waiter
         self._state = _HEAD
@@ -259,7 +267,9 @@ class _Connection(asyncio.Protocol):
             return
         error: HttpError
         if self._state == _HEAD:
-            error = ServerDisconnectedError("the server closed the connection")
+            error = ServerDisconnectedError(
+                "the server closed the connection", nothing_received=not self._buf
+            )
         else:
             error = IncompleteBodyError(self._shortfall())
         if exc is not None:
@@ -664,7 +674,6 @@ class PostTarget:
         """One request and its response. ``headers`` are sent as given (with ``Host``);
         ``Content-Length`` is added. Raises an ``HttpError`` subclass."""
         pool = self._pool
-        connection = pool.take() or await pool.open()
         head = "".join(
             [
                 self._request_head,
@@ -672,12 +681,26 @@ class PostTarget:
                 f"Content-Length: {len(body)}\r\n\r\n",
             ]
         ).encode()
+        data = (head, body) if body else (head,)
+        connection = pool.take()
+        if connection is not None:
+            try:
+                return await self._exchange(connection, data)
+            except ServerDisconnectedError as exc:
+                if not exc.nothing_received:
+                    raise
+                # The server closed the idle keep-alive connection as it was reused (not a
+                # byte of an answer): once more on a new connection, as HTTP clients do
+                # (botocore retries a closed connection too).
+        return await self._exchange(await pool.open(), data)
+
+    async def _exchange(self, connection: _Connection, data: tuple[bytes, ...]) -> HttpResponse:
         try:
-            response = await connection.send((head, body) if body else (head,))
+            response = await connection.send(data)
         except BaseException:
             connection.abort()  # cancelled or failed: the connection is out of step
             raise
-        pool.release(connection, self.keepalive_s)
+        self._pool.release(connection, self.keepalive_s)
         return response
 
     async def hand_over(self) -> tuple[asyncio.Transport, str]:
