@@ -93,14 +93,8 @@ async def answer_buffered(
         payload_data = _payload(flow, routed, request_id, body_buffer_size, body)
         result = await client.invoke(plugin, payload_data)
         shaped = shape_response(plugin, result, client_http_version=flow.request.http_version)
-    except InvocationError as err:
-        error = err
-        shaped = _failed(flow, plugin, err, request_id)
-    except Exception as err:  # a bug of ours must not become a traceback for the client
-        logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
-        error = InvocationError(f"internal error: {type(err).__name__}")
-        shaped = error_response(error, request_id)
-    response = to_response(shaped, flow.request.method)
+    except Exception as err:
+        error, shaped = _failed(flow, plugin, err, request_id)
     record_flow(
         flow,
         route_name=match.route.name or match.route.id,
@@ -112,15 +106,24 @@ async def answer_buffered(
         error=error,
         started=started,
     )
-    return response
+    return to_response(shaped, flow.request.method)
 
 
 def _failed(
-    flow: http.HTTPFlow, plugin: LambdaPluginConfig, err: InvocationError, request_id: str
-) -> ShapedResponse:
-    if not isinstance(err, FunctionFailedError):  # record_flow logs those in full
-        logger.warning(f"lambda-route: {flow_label(flow)} -> {plugin.function_name}: {err.detail}")
-    return error_response(err, request_id)
+    flow: http.HTTPFlow, plugin: LambdaPluginConfig, err: Exception, request_id: str
+) -> tuple[InvocationError, ShapedResponse]:
+    """The gateway error for a failed call (a bug of ours included: never a traceback for
+    the client), logged unless ``record_flow`` logs it in full (a function error)."""
+    if isinstance(err, InvocationError):
+        error = err
+        if not isinstance(err, FunctionFailedError):
+            logger.warning(
+                f"lambda-route: {flow_label(flow)} -> {plugin.function_name}: {err.detail}"
+            )
+    else:
+        logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
+        error = InvocationError(f"internal error: {type(err).__name__}")
+    return error, error_response(error, request_id)
 
 
 async def answer_stream(
@@ -142,16 +145,9 @@ async def answer_stream(
         payload_data = _payload(flow, routed, request_id, body_buffer_size, body)
         relayed = await open_relay(stream_client, plugin, payload_data)
     except Exception as err:
-        if isinstance(err, InvocationError):
-            error = err
-            shaped = _failed(flow, plugin, err, request_id)
-        else:  # a bug of ours must not become a traceback for the client
-            logger.exception(f"lambda-route: {flow_label(flow)}: internal error")
-            error = InvocationError(f"internal error: {type(err).__name__}")
-            shaped = error_response(error, request_id)
+        error, shaped = _failed(flow, plugin, err, request_id)
         if isinstance(err, StreamFunctionError) and err.function_logs:
             shaped = dataclasses.replace(shaped, function_logs=err.function_logs)
-        response = to_response(shaped, flow.request.method)
         record_flow(
             flow,
             route_name=match.route.name or match.route.id,
@@ -163,7 +159,7 @@ async def answer_stream(
             error=error,
             started=started,
         )
-        return detours.loopback_answer(flow, response)
+        return detours.loopback_answer(flow, to_response(shaped, flow.request.method))
     head = relayed.head
     headers = (*head.headers, ("Via", via_header(flow.request.http_version)))
 

@@ -53,24 +53,15 @@ def record_flow(
     logs = shaped.function_logs
     if logs is None and "x-amz-log-result" in lambda_headers:  # proxy integration errors
         logs = decode_log_result(lambda_headers["x-amz-log-result"])
-    target = plugin.function_name or "?"
-    if plugin.qualifier:
-        target += f":{plugin.qualifier}"
+    target = _target(plugin)
     record: dict[str, object] = {
-        "route": route_name,
-        "function": plugin.function_name,
-        "qualifier": plugin.qualifier,
-        "invocation_type": plugin.invocation_type,
-        "payload_mode": payload_mode(plugin),
+        **_call_fields(route_name, plugin),
         "lambda_status": result.status if result else None,
         "status": shaped.status,
         "request_id": request_id,
         "lambda_request_id": lambda_headers.get("x-amzn-requestid"),
         "executed_version": lambda_headers.get("x-amz-executed-version"),
-        "function_error": failure.kind if failure else None,
-        "error_type": failure.error_type if failure else None,
-        "error_message": failure.error_message if failure else None,
-        "stack_trace": list(failure.stack_trace) if failure else None,
+        **_failure_fields(failure),
         "error": error.detail if error is not None else None,
         "duration_ms": duration_ms,
         "invoke_ms": round(result.duration_ms, 3) if result else None,
@@ -129,24 +120,15 @@ def record_stream(
     first byte, chunks, bytes and outcome, with the function's error and logs."""
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     failure = progress.failure
-    target = plugin.function_name or "?"
-    if plugin.qualifier:
-        target += f":{plugin.qualifier}"
+    target = _target(plugin)
     record: dict[str, object] = {
-        "route": route_name,
-        "function": plugin.function_name,
-        "qualifier": plugin.qualifier,
-        "invocation_type": plugin.invocation_type,
-        "payload_mode": payload_mode(plugin),
+        **_call_fields(route_name, plugin),
         "lambda_status": progress.lambda_status,
         "status": status,
         "request_id": request_id,
         "lambda_request_id": progress.lambda_request_id,
         "executed_version": progress.executed_version,
-        "function_error": failure.kind if failure else None,
-        "error_type": failure.error_type if failure else None,
-        "error_message": failure.error_message if failure else None,
-        "stack_trace": list(failure.stack_trace) if failure else None,
+        **_failure_fields(failure),
         "error": progress.error,
         "duration_ms": duration_ms,
         "invoke_ms": None,
@@ -185,6 +167,31 @@ def record_stream(
             + progress.function_logs.rstrip()
         )
     return record
+
+
+def _target(plugin: LambdaPluginConfig) -> str:
+    """The function as the log and the comment name it (``name:qualifier``)."""
+    target = plugin.function_name or "?"
+    return f"{target}:{plugin.qualifier}" if plugin.qualifier else target
+
+
+def _call_fields(route_name: str | None, plugin: LambdaPluginConfig) -> dict[str, object]:
+    return {
+        "route": route_name,
+        "function": plugin.function_name,
+        "qualifier": plugin.qualifier,
+        "invocation_type": plugin.invocation_type,
+        "payload_mode": payload_mode(plugin),
+    }
+
+
+def _failure_fields(failure: FunctionError | None) -> dict[str, object]:
+    return {
+        "function_error": failure.kind if failure else None,
+        "error_type": failure.error_type if failure else None,
+        "error_message": failure.error_message if failure else None,
+        "stack_trace": list(failure.stack_trace) if failure else None,
+    }
 
 
 def payload_mode(plugin: LambdaPluginConfig) -> str:
