@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import TypedDict
 
 from mitmproxy import http
 from mitmproxy.net.http import status_codes
@@ -84,7 +85,7 @@ async def answer_buffered(
 ) -> http.Response:
     """Invoke the flow's function and shape its answer (or the gateway error), recorded on
     the flow; ``body`` when the intake endpoint read it."""
-    match, plugin = routed.match, routed.plugin
+    plugin = routed.plugin
     started = time.perf_counter()
     result: InvokeResult | None = None
     payload_data: bytes | None = None
@@ -97,16 +98,34 @@ async def answer_buffered(
         error, shaped = _failed(flow, plugin, err, request_id)
     record_flow(
         flow,
-        route_name=match.route.name or match.route.id,
-        plugin=plugin,
-        request_id=request_id,
-        payload=payload_data,
+        **_call(routed, request_id, payload_data, started),
         result=result,
         shaped=shaped,
         error=error,
-        started=started,
     )
     return to_response(shaped, flow.request.method)
+
+
+class _CallFields(TypedDict):
+    route_name: str | None
+    plugin: LambdaPluginConfig
+    request_id: str
+    payload: bytes | None
+    started: float
+
+
+def _call(
+    routed: RoutedFlow, request_id: str, payload: bytes | None, started: float
+) -> _CallFields:
+    """What both flow records take about the call."""
+    route = routed.match.route
+    return {
+        "route_name": route.name or route.id,
+        "plugin": routed.plugin,
+        "request_id": request_id,
+        "payload": payload,
+        "started": started,
+    }
 
 
 def _failed(
@@ -138,7 +157,7 @@ async def answer_stream(
     """``invoke_mode: RESPONSE_STREAM``: the head once the stream's first chunk is in,
     then the body relayed as it arrives (see ``relay``); an error before that is the
     usual JSON gateway error."""
-    match, plugin = routed.match, routed.plugin
+    plugin = routed.plugin
     started = time.perf_counter()
     payload_data: bytes | None = None
     try:
@@ -150,14 +169,10 @@ async def answer_stream(
             shaped = dataclasses.replace(shaped, function_logs=err.function_logs)
         record_flow(
             flow,
-            route_name=match.route.name or match.route.id,
-            plugin=plugin,
-            request_id=request_id,
-            payload=payload_data,
+            **_call(routed, request_id, payload_data, started),
             result=None,
             shaped=shaped,
             error=error,
-            started=started,
         )
         return detours.loopback_answer(flow, to_response(shaped, flow.request.method))
     head = relayed.head
@@ -166,13 +181,9 @@ async def answer_stream(
     def ended(progress: RelayProgress) -> None:
         record_stream(
             flow,
-            route_name=match.route.name or match.route.id,
-            plugin=plugin,
-            request_id=request_id,
-            payload=payload_data,
+            **_call(routed, request_id, payload_data, started),
             status=head.status,
             progress=progress,
-            started=started,
         )
 
     detours.relayed.add(flow)

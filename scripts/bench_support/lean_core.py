@@ -30,6 +30,7 @@ from bench_support.scenarios import Settings, check, medians
 LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
 TARGETS = ("pass-full", "pass-lean", "stack-full", "stack-lean")
 
+#: the whole stack's config: every request to ``function`` of the local server on ``port``
 STACK_CONFIG = """\
 _format_version: "3.0"
 services:
@@ -42,7 +43,7 @@ services:
         plugins:
           - name: aws-lambda
             config:
-              function_name: proxy
+              function_name: {function}
               aws_region: us-east-1
               aws_key: test
               aws_secret: test
@@ -77,24 +78,24 @@ def start_local_lambda(group: ProcessGroup) -> Proc:
 
 def start_proxies(group: ProcessGroup, upstream_port: int, lambda_port: int) -> dict[str, Proc]:
     stack = group.workdir / "lean-stack.yaml"
-    stack.write_text(STACK_CONFIG.format(port=lambda_port))
+    stack.write_text(STACK_CONFIG.format(function="proxy", port=lambda_port))
     empty = group.workdir / "lean-empty.yaml"
     empty.write_text(EMPTY_CONFIG)
     addon = str(ROOT / "addon" / "lambda_route.py")
     proxies = {
         "pass-full": group.start_mitmdump("pass-full", upstream_port, []),
-        "pass-lean": _lean(group, "pass-lean", upstream_port, empty),
+        "pass-lean": lean_proxy(group, "pass-lean", upstream_port, empty),
         "stack-full": group.start_mitmdump(
             "stack-full", upstream_port, ["-s", addon, "--set", f"lambda_config={stack}"]
         ),
-        "stack-lean": _lean(group, "stack-lean", upstream_port, stack),
+        "stack-lean": lean_proxy(group, "stack-lean", upstream_port, stack),
     }
     for proc in proxies.values():
         group.wait_listening(proc)
     return proxies
 
 
-def _lean(group: ProcessGroup, name: str, upstream_port: int, config: Path) -> Proc:
+def lean_proxy(group: ProcessGroup, name: str, upstream_port: int, config: Path) -> Proc:
     """Like group.start_mitmdump, with the lean master instead of mitmdump."""
     port = free_port()
     argv = [PYTHON, "-c", LEAN, "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_support.drivers import LoadSpec, drive
-from bench_support.lean_core import _lean
+from bench_support.lean_core import lean_proxy
 from bench_support.procs import Proc, ProcessGroup, free_port
 from bench_support.scenarios import Settings, check
 from bench_support.sls_install import install, installed_versions
@@ -190,7 +190,7 @@ def _start(group: ProcessGroup, name: str, sls_dir: Path) -> dict[str, Any]:
     config.write_text(ROUTES_CONFIG.replace("{port}", str(local.port)))
     free = free_port()  # nothing listens there: an unrouted request would fail
     if name == "stack-lean":
-        proxy = _lean(group, name, free, config)
+        proxy = lean_proxy(group, name, free, config)
     else:
         addon = Path(__file__).resolve().parents[2] / "addon" / "lambda_route.py"
         proxy = group.start_mitmdump(

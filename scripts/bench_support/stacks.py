@@ -14,35 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench_support.environment import ROOT
-from bench_support.lean_core import _lean
+from bench_support.lean_core import STACK_CONFIG, lean_proxy
 from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, cpu_seconds
 
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
 BODY = b'{"ok": true}'
 """What every handler answers (in proxy-integration format) and the upstream sends."""
-
-STACK_CONFIG = """\
-_format_version: "3.0"
-services:
-  - name: bench
-    url: http://127.0.0.1:9
-    routes:
-      - name: stack
-        paths: [/]
-        strip_path: false
-        plugins:
-          - name: aws-lambda
-            config:
-              function_name: {function}
-              aws_region: us-east-1
-              aws_key: test
-              aws_secret: test
-              host: 127.0.0.1
-              port: {port}
-              disable_https: true
-              awsgateway_compatible: true
-              is_proxy_integration: true
-"""
 
 
 def copy_functions(workdir: Path) -> Path:
@@ -79,7 +56,7 @@ def start_stack(
     config = group.workdir / f"{name}.yaml"
     config.write_text(STACK_CONFIG.format(function=function, port=lambda_port))
     if master == "lean":
-        return _lean(group, name, upstream, config)
+        return lean_proxy(group, name, upstream, config)
     addon = ["-s", str(ROOT / "addon" / "lambda_route.py"), "--set", f"lambda_config={config}"]
     return group.start_mitmdump(name, upstream, addon)
 
@@ -88,7 +65,7 @@ def start_passthrough(group: ProcessGroup, name: str, master: str, upstream: int
     if master == "lean":
         empty = group.workdir / "empty.yaml"
         empty.write_text('_format_version: "3.0"\n')
-        return _lean(group, name, upstream, empty)
+        return lean_proxy(group, name, upstream, empty)
     return group.start_mitmdump(name, upstream, [])
 
 
