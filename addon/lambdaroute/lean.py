@@ -13,6 +13,9 @@ per flow. It loads:
 - the others (``-w``, ``--map-remote``, ``--modify-headers``, ``--set stickycookie=...``, a
   filter expression, ``--flow-detail 2``...) when one of their options is set, at start-up
   or later (a script, ``:set``), so that no option is silently ignored.
+
+Each client connection writes what one loop turn gathers in one ``send`` (``lean_writes``),
+and ``lambda-route`` runs the lean core under ``python -O`` (``cli``).
 """
 
 from __future__ import annotations
@@ -23,13 +26,22 @@ from math import inf
 from typing import Any
 
 from mitmproxy import addonmanager, addons, hooks, master, options
-from mitmproxy.addons import dumper, errorcheck, keepserving, readfile, script, termlog
+from mitmproxy.addons import (
+    dumper,
+    errorcheck,
+    keepserving,
+    proxyserver,
+    readfile,
+    script,
+    termlog,
+)
 from mitmproxy.tools import cmdline
 from mitmproxy.tools import main as mitmproxy_main
 
 from lambdaroute.addon import LambdaRoute
 from lambdaroute.flowlog import FlowLog
 from lambdaroute.hook_dispatch import HookDispatch
+from lambdaroute.lean_writes import coalesce_client_writes
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +137,8 @@ class LeanMaster(master.Master):
             elif isinstance(addon, dumper.Dumper):
                 self._rank[id(self.flow_log)] = rank - 0.5  # the Dumper's place
                 chain.append(self.flow_log)
+            if isinstance(addon, proxyserver.Proxyserver):
+                coalesce_client_writes(addon)
             if _always_loaded(addon):
                 chain.append(addon)
             else:

@@ -27,7 +27,6 @@ from bench_support.environment import ROOT
 from bench_support.procs import PYTHON, Proc, ProcessGroup, StartError, cpu_seconds, free_port
 from bench_support.scenarios import Settings, check, medians
 
-LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
 TARGETS = ("pass-full", "pass-lean", "stack-full", "stack-lean")
 
 #: the whole stack's config: every request to ``function`` of the local server on ``port``
@@ -96,11 +95,11 @@ def start_proxies(group: ProcessGroup, upstream_port: int, lambda_port: int) -> 
 
 
 def lean_proxy(group: ProcessGroup, name: str, upstream_port: int, config: Path) -> Proc:
-    """Like group.start_mitmdump, with the lean master instead of mitmdump."""
+    """Like group.start_mitmdump, with ``lambda-route CONFIG`` (the lean core) instead."""
     port = free_port()
-    argv = [PYTHON, "-c", LEAN, "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]
-    argv += ["--mode", f"reverse:http://127.0.0.1:{upstream_port}"]
-    argv += ["--set", "connection_strategy=lazy", "--set", f"lambda_config={config}"]
+    argv = [PYTHON, "-m", "lambdaroute", str(config), "-q", "--listen-host", "127.0.0.1"]
+    argv += ["--listen-port", str(port), "--mode", f"reverse:http://127.0.0.1:{upstream_port}"]
+    argv += ["--set", "connection_strategy=lazy"]
     popen, log = group._popen(name, argv, None)
     lean = Proc(name, popen, port, log)
     group.procs.append(lean)
