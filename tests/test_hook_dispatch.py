@@ -114,6 +114,19 @@ async def test_sub_addons_are_visited_as_they_are_now() -> None:
     assert calls == ["script.requestheaders", "script.update"]
 
 
+async def test_a_container_without_sub_addons_gets_its_own_events() -> None:
+    calls: list[str] = []
+
+    class Loader(Container):  # like the ScriptLoader with no scripts
+        def requestheaders(self, flow: Any) -> None:
+            calls.append("loader.requestheaders")
+
+    made = make_master(HookDispatch)
+    made.addons.add(Loader())
+    await made.addons.handle_lifecycle(layers.http.HttpRequestHeadersHook(tflow.tflow()))
+    assert calls == ["loader.requestheaders"]
+
+
 async def test_a_script_gets_its_events(tmp_path: Path) -> None:
     script = tmp_path / "seen.py"
     script.write_text("seen = []\ndef request(flow):\n    seen.append(flow.request.path)\n")

@@ -138,6 +138,11 @@ class HookDispatch(addonmanager.AddonManager):
     def _subtree_handles(self, addon: Any, event: hooks.Hook) -> bool:
         """Whether an addon with sub-addons (or a non-callable handler, which raises here
         as in mitmproxy) has a handler for the event now."""
+        if getattr(addon, "addons", None) == []:
+            # The ScriptLoader without scripts, on every event of every flow: its own
+            # handler is all there is (what mitmproxy's walk below finds, without the walk).
+            func = getattr(addon, event.name, None)
+            return func is not None and not isinstance(func, types.ModuleType)
         for _ in self._iter_hooks(addon, event):
             return True
         return False
