@@ -25,8 +25,7 @@ ADDON = ROOT / "addon" / "lambda_route.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 MASTERS = ("mitmdump", "lean")
 MASTER = os.environ.get("LAMBDA_ROUTE_MASTER", "mitmdump")
-# lambda-route --lean without the CONFIG argument (some tests start without lambda_config),
-# under python -O as lambda-route runs it
+# lambda-route --lean without the CONFIG argument (some tests start without lambda_config)
 LEAN = "import sys; from lambdaroute.lean import run_lean; run_lean(sys.argv[1:])"
 
 
@@ -75,7 +74,7 @@ class Mitmdump:
 
 def mitmdump_command(config: Path | str | None, *extra: str, port: int, confdir: Path) -> list[str]:
     if MASTER == "lean":
-        command = [sys.executable, "-O", "-c", LEAN]  # as lambda-route runs it (cli._optimize)
+        command = [sys.executable, "-c", LEAN]
     else:
         command = [str(MITMDUMP), "-s", str(ADDON)]
     command += [

@@ -11,7 +11,6 @@ Every option after CONFIG goes to mitmproxy unchanged (``--mode``, ``-p``, ``--s
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,8 +70,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(masters) > 1:
         raise SystemExit(f"lambda-route: choose one of {', '.join(sorted(masters))}")
     if not masters & {"--mitmdump", "--web"}:
-        if argv is None:
-            _optimize()
         from lambdaroute.lean import run_lean
 
         run_lean(mitmproxy_arguments(config, rest, with_script=False))
@@ -81,20 +78,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     tool = mitmproxy_main.mitmweb if "--web" in own else mitmproxy_main.mitmdump
     tool(mitmproxy_arguments(config, rest, with_script=True))
-
-
-def _optimize() -> None:
-    """Run this same command line again under ``python -O``, unless it already is.
-
-    mitmproxy checks types at run time where ``__debug__`` is on: every request and
-    response it builds has each field checked, every state-machine step its event type,
-    every task it starts reads the environment. That is 13-15% of the lean core's CPU per
-    flow (README, Lean core); ``-O`` turns the checks off, as it turns off ``assert``.
-    The process keeps its pid (``exec``), its interpreter options and its arguments.
-    """
-    if sys.flags.optimize or os.name != "posix" or getattr(sys, "frozen", False):
-        return
-    command = [sys.executable, "-O", *sys.orig_argv[1:]]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)

@@ -15,7 +15,8 @@ per flow. It loads:
   or later (a script, ``:set``), so that no option is silently ignored.
 
 Each client connection writes what one loop turn gathers in one ``send`` (``lean_writes``),
-and ``lambda-route`` runs the lean core under ``python -O`` (``cli``).
+and two of mitmproxy's debug-mode checks are off in the lean core's process
+(``lean_checks``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from mitmproxy.tools import main as mitmproxy_main
 from lambdaroute.addon import LambdaRoute
 from lambdaroute.flowlog import FlowLog
 from lambdaroute.hook_dispatch import HookDispatch
+from lambdaroute.lean_checks import turn_off_debug_checks
 from lambdaroute.lean_writes import coalesce_client_writes
 
 logger = logging.getLogger(__name__)
@@ -217,4 +219,5 @@ def run_lean(arguments: Sequence[str]) -> None:
             )
         return {}
 
+    turn_off_debug_checks()
     mitmproxy_main.run(LeanMaster, cmdline.mitmdump, arguments, filter_options)
