@@ -234,17 +234,15 @@ class _Records(logging.Handler):
         self.seen.append(record.getMessage())
 
 
-@pytest.mark.parametrize("level", [logging.INFO, logging.ERROR])
-def test_the_function_log_tail_is_logged_only_when_a_handler_shows_info(level: int) -> None:
-    """Every answered flow has a log tail (Kong's log_type Tail): it is formatted and logged
-    for a handler that shows INFO, and not built at all when none does (``-q``)."""
+def _record_with_log_tail(handlers: list[logging.Handler]) -> list[logging.LogRecord]:
+    """The records ``record_flow`` builds for a flow with a log tail, with only
+    ``handlers`` on the root logger."""
     from lambdaroute.config import LambdaPluginConfig
     from lambdaroute.flowrecord import record_flow
     from lambdaroute.invocation import InvokeResult
     from lambdaroute.responses import ShapedResponse
 
     root = logging.getLogger()
-    handler = _Records(level)
     built: list[logging.LogRecord] = []
     module_logger = logging.getLogger("lambdaroute.flowrecord")
 
@@ -253,7 +251,7 @@ def test_the_function_log_tail_is_logged_only_when_a_handler_shows_info(level: i
         return True
 
     saved_handlers, saved_level = root.handlers[:], root.level
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(logging.DEBUG)
     module_logger.addFilter(count)
     try:
@@ -272,7 +270,35 @@ def test_the_function_log_tail_is_logged_only_when_a_handler_shows_info(level: i
         module_logger.removeFilter(count)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+    return built
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.ERROR])
+def test_the_function_log_tail_is_logged_only_when_a_handler_shows_info(level: int) -> None:
+    """Every answered flow has a log tail (Kong's log_type Tail): it is formatted and logged
+    for a handler that shows INFO, and not built at all when none does (``-q``)."""
+    handler = _Records(level)
+    built = _record_with_log_tail([handler])
     if level == logging.INFO:
         assert len(built) == 1 and "handler said hi" in handler.seen[0]
     else:
         assert built == [] and handler.seen == []
+
+
+class _OldStyle:
+    def add_log(self, entry: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("with_add_log", [False, True])
+def test_mitmdumps_add_log_events_take_the_log_tail_only_for_an_addon_with_add_log(
+    with_add_log: bool,
+) -> None:
+    """mitmdump's master turns every log record into a deprecated ``add_log`` event for all
+    addons: under ``-q`` (its terminal log shows errors only) the log tail is built only
+    when an addon has ``add_log``."""
+    addons: list[Any] = [LambdaRoute()] + ([_OldStyle()] if with_add_log else [])
+    with taddons.context(*addons) as tctx:
+        quiet_terminal = _Records(logging.ERROR)
+        built = _record_with_log_tail([quiet_terminal, tctx.master._legacy_log_events])
+    assert len(built) == (1 if with_add_log else 0)

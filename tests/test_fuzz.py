@@ -21,6 +21,7 @@ import h11
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mitmproxy import http
 from mitmproxy.net.http.http1 import assemble
 from mitmproxy.test import tflow
 
@@ -223,6 +224,9 @@ def test_any_function_answer_is_a_valid_response_or_a_502(
     assert 200 <= shaped.status <= 599
     response = to_response(shaped, method)
     assert _round_trip(assemble.assemble_response(response), method) == shaped.status
+    # built without mitmproxy's field type checks: the checked constructor takes its state
+    state = response.get_state()
+    assert http.Response.from_state(dict(state)).get_state() == state
 
 
 # --- the event builders ----------------------------------------------------------------

@@ -252,6 +252,11 @@ def test_alb_invalid_responses() -> None:
         ALB, b'{"statusCode": 200, "statusDescription": 200}'
     )
     assert "statusCode validation failed" in error(ALB, b'{"statusDescription": "200 OK"}')
+    # a control character would make the status line one clients reject (found by the fuzz test)
+    assert "statusDescription must not contain control characters" in error(
+        ALB, b'{"statusCode": "200", "statusDescription": "0\\f0"}'
+    )
+    assert parse(ALB, {"statusCode": 200, "statusDescription": "200 A\tB"}).reason == "A\tB"
 
 
 def test_mode_selection() -> None:

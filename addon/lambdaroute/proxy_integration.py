@@ -38,6 +38,9 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*")
 #: RFC 9110 token characters (a header name)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+#: control characters a reason phrase may not hold either (RFC 9112: HTAB, SP, VCHAR,
+#: obs-text): clients reject the status line (h11 does)
+_BAD_REASON_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: what Lua's tonumber() reads as a decimal number (ASCII only: Python's float() also
 #: takes "1_0", "nan", "inf" and non-ASCII digits)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -111,6 +114,8 @@ def _parse_alb(payload: bytes) -> ProxyResponse:
     reason = reason.strip() if code.isdigit() else description.strip()
     if _BAD_VALUE_CHARS.search(reason):
         raise _bad("statusDescription must not contain line breaks")
+    if _BAD_REASON_CHARS.search(reason):
+        raise _bad("statusDescription must not contain control characters")
     return ProxyResponse(response.status, response.headers, response.body, reason or None)
 
 
