@@ -57,6 +57,12 @@ class ApiWorker:
     def log_stream(self, version: str) -> str:
         return f"{self.created:%Y/%m/%d}/[{version}]{self.environment_id}"
 
+    def peak_memory_mb(self) -> int:
+        """The process's peak memory, read (from /proc) only when a REPORT line is made; the
+        last value read once the process is gone."""
+        self.max_memory_mb = peak_memory_mb(self.process.pid) or self.max_memory_mb
+        return self.max_memory_mb
+
     async def kill(self) -> None:
         kill_group(self.process.pid)
         self.session.close(RuntimeExited())
@@ -106,7 +112,6 @@ class ApiWorker:
             raise WorkerExited(await self.process.wait()) from None
         finally:
             self._log = None
-        self.max_memory_mb = peak_memory_mb(self.process.pid)
         return out, failed, (time.perf_counter() - started) * 1000
 
     _log: _Log | None = None
