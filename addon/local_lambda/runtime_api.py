@@ -104,7 +104,7 @@ def _error(status: int, error_type: str, message: str) -> HttpAnswer:
     return HttpAnswer(status, body, _JSON)
 
 
-_ACCEPTED = HttpAnswer(202, b'{"status":"OK"}\n', _JSON)
+_ACCEPTED = HttpAnswer(202, b'{"status":"OK"}\n', _JSON, hold=True)
 _GONE = ("Runtime.Gone", "This execution environment has ended.")
 _ANSWER_PATH = re.compile(re.escape(BASE) + r"/invocation/([^/]+)/(response|error)")
 
