@@ -20,16 +20,24 @@ export class PipelinedConnection {
     this.outgoing = [];
     this.buffer = EMPTY;
     this.reused = false;
+    this.side = null;
   }
 
   /**
    * Send one whole request (a string: head and body); resolves with {status, headers, body}.
    * A request that a reused connection lost before any of its answer arrived (the server
    * closing an idle connection as we reuse it) is sent once more on a new connection.
+   * mayBlock: the answer may take as long as the server likes (a /next). Nothing is queued
+   * behind such a request: while one is pending, requests go over a second connection (an
+   * uncaught exception's error report must not wait for the next invocation).
    */
-  send(message) {
+  send(message, mayBlock = false) {
+    if (this.waiting.some((entry) => entry.mayBlock)) {
+      this.side ??= new PipelinedConnection(this.hostname, this.port);
+      return this.side.send(message, mayBlock);
+    }
     return new Promise((resolve, reject) => {
-      this.#enqueue({ message, resolve, reject, retried: false });
+      this.#enqueue({ message, mayBlock, resolve, reject, retried: false });
     });
   }
 

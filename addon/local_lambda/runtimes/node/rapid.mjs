@@ -39,6 +39,7 @@ export class RuntimeApiClient {
   async nextInvocation() {
     const answer = await this.connection.send(
       `GET ${this.base}/invocation/next HTTP/1.1\r\n${this.host}\r\n`,
+      true,
     );
     if (answer.status !== 200) {
       throw new Error(`Runtime API answered ${answer.status} to invocation/next: ${answer.body}`);
