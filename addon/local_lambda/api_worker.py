@@ -49,13 +49,16 @@ class ApiWorker:
     idle_since: float = field(default_factory=time.monotonic)
     sink: list[str] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
+    _created_day: str = ""
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None and not self.exited.done()
 
     def log_stream(self, version: str) -> str:
-        return f"{self.created:%Y/%m/%d}/[{version}]{self.environment_id}"
+        if not self._created_day:  # strftime costs microseconds on every invocation
+            self._created_day = f"{self.created:%Y/%m/%d}"
+        return f"{self._created_day}/[{version}]{self.environment_id}"
 
     def peak_memory_mb(self) -> int:
         """The process's peak memory, read (from /proc) only when a REPORT line is made; the
