@@ -10,8 +10,9 @@
     pipe_worker  the short form's Python worker (frames over pipes)
     api_worker   a worker of any runtime, driven through the Runtime API
     code_stamp   what tells that a function's code changed
-    runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: h11,
-               for the trailers of streamed responses; response_stream: bounded hand-over)
+    runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: a
+               small HTTP/1.1 server that keeps the trailers of streamed responses;
+               response_stream: bounded hand-over)
     runtime    what runs inside a worker (context object, log capture); stdlib only
     console    the echo of invocation logs on stdout, from a thread
     cli        the ``local-lambda`` command (``scripts/local_lambda.py``)

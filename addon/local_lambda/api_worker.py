@@ -49,13 +49,22 @@ class ApiWorker:
     idle_since: float = field(default_factory=time.monotonic)
     sink: list[str] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
+    _created_day: str = ""
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None and not self.exited.done()
 
     def log_stream(self, version: str) -> str:
-        return f"{self.created:%Y/%m/%d}/[{version}]{self.environment_id}"
+        if not self._created_day:  # strftime costs microseconds on every invocation
+            self._created_day = f"{self.created:%Y/%m/%d}"
+        return f"{self._created_day}/[{version}]{self.environment_id}"
+
+    def peak_memory_mb(self) -> int:
+        """The process's peak memory, read (from /proc) only when a REPORT line is made; the
+        last value read once the process is gone."""
+        self.max_memory_mb = peak_memory_mb(self.process.pid) or self.max_memory_mb
+        return self.max_memory_mb
 
     async def kill(self) -> None:
         kill_group(self.process.pid)
@@ -106,7 +115,6 @@ class ApiWorker:
             raise WorkerExited(await self.process.wait()) from None
         finally:
             self._log = None
-        self.max_memory_mb = peak_memory_mb(self.process.pid)
         return out, failed, (time.perf_counter() - started) * 1000
 
     _log: _Log | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,14 +30,23 @@ class Call:
     """The X-Ray trace header, given to the function as ``_X_AMZN_TRACE_ID``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Outcome:
     """What the function produced."""
 
     payload: bytes
     function_error: bool
-    log: str
-    """The execution log: the function's output between START and END/REPORT lines."""
+    render_log: Callable[[], str]
+    """Renders ``log`` on first use: most invocations (a quiet server, no ``Tail``) never
+    need it, and its REPORT line reads the worker's peak memory from /proc."""
+    _log: str | None = None
+
+    @property
+    def log(self) -> str:
+        """The execution log: the function's output between START and END/REPORT lines."""
+        if self._log is None:
+            self._log = self.render_log()
+        return self._log
 
     def log_tail(self) -> str:
         """The ``Tail`` log: base64 of the last 4 KB of the execution log."""
@@ -77,7 +88,13 @@ class InvocationLog:
     def output(self, text: str) -> None:
         self._parts.append(text)
 
-    def finish(self, payload: bytes, failed: bool, duration_ms: float, memory_mb: int) -> Outcome:
+    def finish(
+        self, payload: bytes, failed: bool, duration_ms: float, memory_mb: Callable[[], int]
+    ) -> Outcome:
+        """The outcome; its log (with ``memory_mb()`` in the REPORT line) is made when read."""
+        return Outcome(payload, failed, functools.partial(self._render, duration_ms, memory_mb))
+
+    def _render(self, duration_ms: float, memory_mb: Callable[[], int]) -> str:
         request_id = self._call.request_id
         init = f"Init Duration: {self._init_ms:.2f} ms\t" if self._init_ms is not None else ""
         if not self._parts[-1].endswith("\n"):
@@ -87,11 +104,11 @@ class InvocationLog:
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration_ms)} ms\t"
             f"Memory Size: {self._spec.memory_size} MB\t"
-            f"Max Memory Used: {memory_mb} MB\t{init}\n"
+            f"Max Memory Used: {memory_mb()} MB\t{init}\n"
         )
-        return Outcome(payload, failed, self._prefix + "".join(self._parts))
+        return self._prefix + "".join(self._parts)
 
-    def timed_out(self, duration_ms: float, memory_mb: int) -> Outcome:
+    def timed_out(self, duration_ms: float, memory_mb: Callable[[], int]) -> Outcome:
         request_id = self._call.request_id
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         message = f"Task timed out after {self._spec.timeout:.2f} seconds"
@@ -102,7 +119,9 @@ class InvocationLog:
         }
         return self.finish(json.dumps(error).encode(), True, duration_ms, memory_mb)
 
-    def crashed(self, exc: WorkerExited, duration_ms: float, memory_mb: int) -> Outcome:
+    def crashed(
+        self, exc: WorkerExited, duration_ms: float, memory_mb: Callable[[], int]
+    ) -> Outcome:
         request_id = self._call.request_id
         message = f"RequestId: {request_id} Error: {exc.reason}"
         self._parts.append(f"{message}\nRuntime.ExitError\n")

@@ -42,6 +42,10 @@ class Worker:
     def alive(self) -> bool:
         return self.process.returncode is None
 
+    def peak_memory_mb(self) -> int:
+        """As the worker reported it with its last result."""
+        return self.max_memory_mb
+
     def log_stream(self, version: str) -> str:
         return f"{self.created_day}/[{version}]{self.environment_id}"
 

@@ -2,8 +2,9 @@
 
 Each worker gets its own listening socket on 127.0.0.1 (passed as
 ``AWS_LAMBDA_RUNTIME_API``), bound to the worker's ``RuntimeSession``; the HTTP side is
-``runtime_http`` (h11, for the trailers of streamed responses). Status codes and error
-bodies follow AWS's Runtime Interface Emulator: 202 ``{"status":"OK"}``, 400
+``runtime_http`` (hand-written, for the trailers of streamed responses and for speed).
+Status codes and error bodies follow AWS's Runtime Interface Emulator: 202
+``{"status":"OK"}`` (held for a client that pipelines its next request), 400
 ``InvalidRequestID`` (unknown id, or a second answer for the same id), 413
 ``RequestEntityTooLarge``, 403 ``InvalidStateTransition``.
 
@@ -104,7 +105,7 @@ def _error(status: int, error_type: str, message: str) -> HttpAnswer:
     return HttpAnswer(status, body, _JSON)
 
 
-_ACCEPTED = HttpAnswer(202, b'{"status":"OK"}\n', _JSON)
+_ACCEPTED = HttpAnswer(202, b'{"status":"OK"}\n', _JSON, hold=True)
 _GONE = ("Runtime.Gone", "This execution environment has ended.")
 _ANSWER_PATH = re.compile(re.escape(BASE) + r"/invocation/([^/]+)/(response|error)")
 

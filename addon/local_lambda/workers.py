@@ -223,14 +223,14 @@ class WorkerManager:
             if worker is None:
                 worker = await pool.start_worker()
         except WorkerExited as exc:
-            return log.crashed(exc, 0.0, 0)
+            return log.crashed(exc, 0.0, lambda: 0)
         started = time.perf_counter()
         if worker.init_ms is not None:
             log.init(worker.init_log, worker.init_ms)
             worker.init_ms = None
         if worker.init_error is not None:
             self._reap([worker])
-            return log.finish(json.dumps(worker.init_error).encode(), True, 0.0, 0)
+            return log.finish(json.dumps(worker.init_error).encode(), True, 0.0, lambda: 0)
         self._busy_workers.add(worker)
         reusable = False
         try:
@@ -246,11 +246,12 @@ class WorkerManager:
             answer = await worker.exchange(meta, call.payload, log, on_chunk)
             reusable = answer is not None
             if answer is None:
-                return log.timed_out((time.perf_counter() - started) * 1000, worker.max_memory_mb)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                return log.timed_out(elapsed_ms, worker.peak_memory_mb)
             payload, failed, duration_ms = answer
-            return log.finish(payload, failed, duration_ms, worker.max_memory_mb)
+            return log.finish(payload, failed, duration_ms, worker.peak_memory_mb)
         except WorkerExited as exc:
-            return log.crashed(exc, (time.perf_counter() - started) * 1000, worker.max_memory_mb)
+            return log.crashed(exc, (time.perf_counter() - started) * 1000, worker.peak_memory_mb)
         finally:
             self._busy_workers.discard(worker)
             if reusable and worker.alive and worker.generation == pool.generation:

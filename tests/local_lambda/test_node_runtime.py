@@ -134,6 +134,15 @@ async def test_unhandled_rejection_and_uncaught_exception_end_the_process(tmp_pa
         assert "\tERROR\tUncaught Exception \t{" in node.log()
 
 
+async def test_an_uncaught_exception_after_the_response_ends_the_process(tmp_path: Path) -> None:
+    # its error report must not queue behind the /next that already waits for an invocation
+    async with node_runtime(tmp_path, "cjs", "index.throwsLater") as node:
+        assert (await node.invoke({})).json() == "answered"
+        assert await node.exit_code() == 129
+        assert "thrown after the response" in node.log()
+        assert node.peer.rejected  # the report for a finished invocation: 400
+
+
 async def test_process_exit_in_handler(tmp_path: Path) -> None:
     async with node_runtime(tmp_path, "cjs", "index.exits") as node:
         node.peer.invoke({})

@@ -96,6 +96,13 @@ exports.uncaught = async () => {
   return new Promise((resolve) => setTimeout(() => resolve('too late'), 200));
 };
 
+exports.throwsLater = async () => {
+  setTimeout(() => {
+    throw new OrderError('thrown after the response');
+  }, 50);
+  return 'answered';
+};
+
 exports.sleep = async (event) => {
   await new Promise((resolve) => setTimeout(resolve, event.ms));
   return 'slept';

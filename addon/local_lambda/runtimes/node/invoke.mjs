@@ -39,9 +39,14 @@ export class InvocationLoop {
     else this.#buffered(requestId, body, headers);
   }
 
-  /** Posts, then the next invocation; a Runtime API that is gone ends the process. */
+  /**
+   * After a post, the next invocation at once: its /next is pipelined with the post, in the
+   * same write (the server holds the post's 202 and sends it with the next invocation). A
+   * Runtime API that is gone ends the process.
+   */
   #then(posting) {
-    posting.then(() => this.scheduleNext(), (error) => this.hooks.runtimeApiLost(error));
+    posting.catch((error) => this.hooks.runtimeApiLost(error));
+    this.#once().catch((error) => this.hooks.runtimeApiLost(error));
   }
 
   #buffered(requestId, body, headers) {

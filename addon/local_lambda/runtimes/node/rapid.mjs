@@ -1,12 +1,14 @@
-// The client side of the Lambda Runtime API (/2018-06-01/runtime/...), over node:http with
-// one keep-alive agent. Idle keep-alive sockets are unref'ed by the agent, so they do not
-// keep the event loop alive: callbackWaitsForEmptyEventLoop sees only the user's work.
+// The client side of the Lambda Runtime API (/2018-06-01/runtime/...). Next, response and
+// error exchanges go over one pipelined keep-alive connection (connection.mjs); a streamed
+// response, a chunked body with trailers, over node:http with a keep-alive agent. Idle
+// sockets are unref'ed, so they do not keep the event loop alive:
+// callbackWaitsForEmptyEventLoop sees only the user's work.
 import http from 'node:http';
+import { PipelinedConnection } from './connection.mjs';
 import { toRapidResponse } from './errors.mjs';
 
 const ERROR_TYPE = 'Lambda-Runtime-Function-Error-Type';
 const ERROR_BODY = 'Lambda-Runtime-Function-Error-Body';
-const RETRYABLE = new Set(['ECONNRESET', 'EPIPE']);
 
 export class RuntimeApiClient {
   constructor(hostAndPort) {
@@ -15,6 +17,8 @@ export class RuntimeApiClient {
     this.port = Number(hostAndPort.slice(separator + 1));
     this.agent = new http.Agent({ keepAlive: true });
     this.base = '/2018-06-01/runtime';
+    this.connection = new PipelinedConnection(this.hostname, this.port);
+    this.host = `Host: ${hostAndPort}\r\nConnection: keep-alive\r\n`;
   }
 
   #request(method, path, headers) {
@@ -29,29 +33,14 @@ export class RuntimeApiClient {
   }
 
   /**
-   * Send a whole body; resolves with {status, headers, body} once the answer is read. A
-   * keep-alive connection that the server closed while it sat idle (its close racing our
-   * reuse) fails before the server saw the request: that one is retried on a new connection.
+   * GET invocation/next: blocks until there is an invocation. Called in the same tick as the
+   * previous invocation's response, it goes out in the same write.
    */
-  #exchange(method, path, headers, body, retried = false) {
-    return new Promise((resolve, reject) => {
-      const request = this.#request(method, path, headers);
-      request.on('response', (response) => collect(response, resolve, reject));
-      request.on('error', (error) => {
-        const staleConnection = request.reusedSocket && RETRYABLE.has(error.code);
-        if (staleConnection && !retried) {
-          resolve(this.#exchange(method, path, headers, body, true));
-        } else {
-          reject(error);
-        }
-      });
-      request.end(body);
-    });
-  }
-
-  /** GET invocation/next: blocks until there is an invocation. */
   async nextInvocation() {
-    const answer = await this.#exchange('GET', '/invocation/next', {});
+    const answer = await this.connection.send(
+      `GET ${this.base}/invocation/next HTTP/1.1\r\n${this.host}\r\n`,
+      true,
+    );
     if (answer.status !== 200) {
       throw new Error(`Runtime API answered ${answer.status} to invocation/next: ${answer.body}`);
     }
@@ -80,12 +69,10 @@ export class RuntimeApiClient {
   }
 
   async #post(path, body, headers = {}) {
-    const bytes = Buffer.from(body, 'utf8');
-    const answer = await this.#exchange('POST', path, {
-      'Content-Type': 'application/json',
-      'Content-Length': bytes.length,
-      ...headers,
-    }, bytes);
+    let head = `POST ${this.base}${path} HTTP/1.1\r\n${this.host}Content-Type: application/json\r\n`;
+    for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+    head += `Content-Length: ${Buffer.byteLength(body, 'utf8')}\r\n\r\n`;
+    const answer = await this.connection.send(head + body);
     if (answer.status >= 300) reportRefusal(answer, `POST ${path}`);
     return answer;
   }
