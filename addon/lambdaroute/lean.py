@@ -21,7 +21,6 @@ and two of mitmproxy's debug-mode checks are off in the lean core's process
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Sequence
 from math import inf
@@ -200,9 +199,6 @@ class LeanMaster(master.Master):
 
     async def run(self) -> None:
         self._load_needed(running=False)
-        # What start-up made (modules, addons, the config) lives as long as the process:
-        # out of the collector's way, a full collection walks only what flows make.
-        gc.freeze()
         self.options.changed.connect(self._options_changed)
         try:
             await super().run()
