@@ -8,27 +8,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from local_lambda.response_stream import HIGH_WATER, ResponseStream, StreamBroken
-from local_lambda.runtime_api import Invocation, RuntimeApi, RuntimeSession
-
-BASE = "/2018-06-01/runtime"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[RuntimeSession]:
-    api = RuntimeApi()
-    opened = await api.open()
-    yield opened
-    await api.close()
-
-
-async def connect(session: RuntimeSession) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, _, port = session.endpoint.rpartition(":")
-    return await asyncio.open_connection(host, int(port))
+from local_lambda.runtime_api import Invocation, RuntimeSession
+from tests.local_lambda.runtime_api_wire import BASE, connect
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
