@@ -75,11 +75,7 @@ class RuntimeApiPeer:
         await asyncio.gather(*self._connections, return_exceptions=True)
 
     def invoke(
-        self,
-        event: Any = None,
-        *,
-        raw: bytes | None = None,
-        timeout_s: float = 30.0,
+        self, event: Any = None, *, raw: bytes | None = None, timeout_s: float = 30.0,
         headers: dict[str, str] | None = None,
     ) -> Invocation:
         """Queue an invocation for the next /next call."""
@@ -87,7 +83,8 @@ class RuntimeApiPeer:
         all_headers = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
             "Lambda-Runtime-Deadline-Ms": str(int((time.time() + timeout_s) * 1000)),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:peer",
+            "Lambda-Runtime-Invoked-Function-Arn":
+                "arn:aws:lambda:us-east-1:123456789012:function:peer",
             "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}",
             "Content-Type": "application/json",
             **(headers or {}),
@@ -128,12 +125,8 @@ class RuntimeApiPeer:
             writer.close()
 
     async def _route(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        self, method: str, target: str, headers: dict[str, str],
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     ) -> None:
         path = target.removeprefix(_PREFIX)
         if method == "GET" and path == "invocation/next":
@@ -178,8 +171,7 @@ async def _read_fields(reader: asyncio.StreamReader) -> dict[str, str]:
 
 
 async def _read_body(
-    reader: asyncio.StreamReader,
-    headers: dict[str, str],
+    reader: asyncio.StreamReader, headers: dict[str, str],
     chunk_queue: asyncio.Queue[tuple[float, bytes]] | None,
 ) -> Posted:
     if headers.get("transfer-encoding", "").lower() != "chunked":
