@@ -36,13 +36,13 @@ from .flow_http import (
 )
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
 from .flowrecord import record_flow
+from .http_client import DEFAULT_MAX_BODY
 from .intake import IntakeEndpoint, LoopbackAnswer, ReceivedBody, StreamedAnswer
 from .invocation import LambdaClient
 from .responses import error_response
 from .routes_listing import describe_routes
 from .routing import Router, request_protocol, select_lambda_plugin
 from .streaming.invoke import LambdaStreamClient
-from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
 
