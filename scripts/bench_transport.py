@@ -1,4 +1,4 @@
-"""CPU per Invoke-shaped round trip: aiohttp's client, lambdaroute.transport, a bare protocol.
+"""CPU per Invoke-shaped round trip: aiohttp's client, lambdaroute.http_client, a bare protocol.
 
 Runs the three side by side in one process against the benchmark's loopback Lambda peer
 (``scripts/bench_support/peer.py --role lambda``, a separate process), sequential calls on
@@ -27,7 +27,7 @@ from yarl import URL
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "addon"))
 
-from lambdaroute.transport import HttpClient  # noqa: E402
+from lambdaroute.http_client import HttpClient  # noqa: E402
 
 PATH = "/2015-03-31/functions/bench/invocations"
 PAYLOAD = b'{"request_method":"GET","request_uri":"/x"}'
@@ -111,7 +111,7 @@ async def _measure(port: int, calls: int, rounds: int) -> dict[str, list[float]]
 
     clients: dict[str, Callable[[], Awaitable[object]]] = {
         "aiohttp ClientSession.post": aiohttp_call,
-        "lambdaroute.transport": transport_call,
+        "lambdaroute.http_client": transport_call,
         "bare asyncio.Protocol": bare_call,
     }
     results: dict[str, list[float]] = {name: [] for name in clients}

@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
 )
 
-from lambdaroute.apigateway import build_event, route_shape
+from lambdaroute.apigateway import build_event
+from lambdaroute.apigateway_resource import route_shape
 from lambdaroute.config import LambdaPluginConfig
 from lambdaroute.snapshot import IncomingRequest, RouteContext
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdaroute import routing
+from lambdaroute import routing, routing_index
 from lambdaroute.config import HeaderMatch, Route, load_config
-from lambdaroute.routing import RouteMatch, Router, upstream_uri_v0
-from lambdaroute.uri import escape, normalize
+from lambdaroute.routing import RouteMatch, Router
+from lambdaroute.uri import escape, normalize, upstream_uri_v0
 
 
 def router(tmp_path: Path, text: str) -> Router:
@@ -559,7 +559,7 @@ def test_realistic_file_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     ],
 )
 def test_literal_prefix(regex: str, literal: str) -> None:
-    assert routing._literal_prefix(regex) == literal
+    assert routing_index._literal_prefix(regex) == literal
 
 
 def many_routes() -> list[Route]:
@@ -614,7 +614,7 @@ def test_indexes_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     routes = many_routes()
     indexed = Router(routes)
     # the reference: one list of every candidate in priority order, scanned in full
-    monkeypatch.setattr(routing, "_INDEX_MIN", 10**9)
+    monkeypatch.setattr(routing_index, "_INDEX_MIN", 10**9)
     monkeypatch.setattr(routing, "_indexable", lambda rule: False)
     scanned = Router(routes)
     assert not scanned._exact and not scanned._suffix

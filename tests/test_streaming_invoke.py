@@ -484,7 +484,7 @@ async def test_a_reader_that_does_not_read_pauses_the_socket(
 
 @pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "connect-proxy"])
 async def test_stream_over_tls_and_through_a_proxy(tmp_path: Path, through_proxy: bool) -> None:
-    """The connection transport.PostTarget.hand_over gives (TLS, CONNECT tunnel then TLS)
+    """The connection http_client.PostTarget.hand_over gives (TLS, CONNECT tunnel then TLS)
     carries the stream once our protocol takes it over."""
     server = await StreamingLambda(server_ssl_context(tmp_path)).start()
     proxy = await ConnectProxy().start()
@@ -513,7 +513,7 @@ async def test_stream_over_tls_and_through_a_proxy(tmp_path: Path, through_proxy
 async def test_an_idle_pooled_connection_is_handed_over(server: StreamingLambda) -> None:
     """A connection kept alive by a buffered call to the same endpoint carries the stream;
     it then leaves the pool (the stream's protocol closes it)."""
-    from lambdaroute.transport import HttpClient
+    from lambdaroute.http_client import HttpClient
 
     http = HttpClient()
     client = LambdaStreamClient(http=http)

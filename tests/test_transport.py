@@ -1,4 +1,4 @@
-"""lambdaroute.transport against loopback servers that answer crafted bytes: framing, keep-alive,
+"""lambdaroute.http_client against loopback servers that answer crafted bytes: framing, keep-alive,
 idle expiry, cancellation, malformed answers, concurrency and big bodies."""
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from typing import Any
 
 import pytest
 
-from lambdaroute.transport import (
+from lambdaroute.http_client import HttpClient, PostTarget
+from lambdaroute.http_errors import (
     ClientClosedError,
     ConnectError,
-    HttpClient,
-    HttpResponse,
     IncompleteBodyError,
     MalformedResponseError,
-    PostTarget,
     ProxyRefusedError,
     ResponseTooLargeError,
     ServerDisconnectedError,
 )
+from lambdaroute.http_parser import HttpResponse
 from tests.fakeaws import server_ssl_context
 
 PATH = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations"

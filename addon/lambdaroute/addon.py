@@ -1,4 +1,5 @@
-"""The mitmproxy addon: options, config (re)loading and the flow hooks.
+"""The mitmproxy addon's flow hooks (its options, config (re)loading and life cycle are
+in its base class, ``addon_setup.AddonSetup``).
 
 A flow is matched in ``requestheaders`` (so that a routed request is never streamed
 upstream and, in reverse mode, so that the client's Host is still there) and answered in
@@ -7,26 +8,20 @@ upstream and, in reverse mode, so that the client's Host is still there) and ans
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
 import os
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Coroutine
 
-from mitmproxy import command, ctx, http
+from mitmproxy import http
 from mitmproxy.proxy import mode_specs
-from mitmproxy.utils import human
 
+from .addon_setup import AddonSetup
 from .answering import RoutedFlow, answer_buffered, answer_stream
 from .auth import authorize
-from .config import LambdaRouteConfig, load_config
-from .config_watch import SETTLE_SECONDS, FileState, SettleTracker, file_state
-from .contentview import register_lambda_view
 from .detour import Detours, IntakePlan, known_body_size
-from .errors import ConfigError, RequestTooLargeError
+from .errors import RequestTooLargeError
 from .flow_http import (
     client_authority,
     flow_label,
@@ -36,248 +31,33 @@ from .flow_http import (
 )
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
 from .flowrecord import record_flow
+from .http_client import DEFAULT_MAX_BODY
 from .intake import IntakeEndpoint, LoopbackAnswer, ReceivedBody, StreamedAnswer
-from .invocation import LambdaClient
 from .responses import error_response
-from .routes_listing import describe_routes
 from .routing import Router, request_protocol, select_lambda_plugin
-from .streaming.invoke import LambdaStreamClient
-from .transport import DEFAULT_MAX_BODY
 
 logger = logging.getLogger(__name__)
 
 
-class LambdaRoute:
+class LambdaRoute(AddonSetup):
     def __init__(self) -> None:
-        self.config: LambdaRouteConfig | None = None
-        self.router: Router | None = None
+        self.config = None
+        self.router = None
         self.body_buffer_size = 6 * 1024 * 1024
         self.max_request_body = 6 * 1024 * 1024
         self.max_response_body = DEFAULT_MAX_BODY
-        self.client: LambdaClient | None = None
-        #: RESPONSE_STREAM calls, over the Invoke client's pools and credentials
-        self.stream_client: LambdaStreamClient | None = None
-        self._config_stamp: FileState | None = None
+        self.client = None
+        self.stream_client = None
+        self._config_stamp = None
         self._matches: weakref.WeakKeyDictionary[http.HTTPFlow, RoutedFlow] = (
             weakref.WeakKeyDictionary()
         )
-        #: we turned keep_host_header on, so we rewrite Host for unrouted reverse flows
         self._restores_host_header = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._logged_warnings: frozenset[str] = frozenset()
-        #: where routed flows with large or unknown-size bodies are streamed (see detour)
+        self._tasks = set()
+        self._logged_warnings = frozenset()
         self.intake = IntakeEndpoint()
         self.detours = Detours(self.intake)
-        self._stream_large_bodies: int | None = None
-
-    # --- options and config ---
-
-    def load(self, loader: Any) -> None:
-        loader.add_option(
-            "lambda_config",
-            str | None,
-            None,
-            "Kong declarative config file (YAML or JSON) whose routes with an aws-lambda "
-            "plugin are answered by Lambda. Unset: the addon is idle. The file is watched "
-            "and reloaded when it changes; a reload that fails keeps the last good config.",
-        )
-        loader.add_option(
-            "lambda_body_buffer_size",
-            str,
-            "6m",
-            "Request bodies larger than this (e.g. 8k, 6m) count as 'buffered to disk' for "
-            "skip_large_bodies. Kong's threshold is 8k; ours defaults to 6m, Lambda's own "
-            "payload limit.",
-        )
-        loader.add_option(
-            "lambda_max_request_body",
-            str,
-            "6m",
-            "Hard limit on a routed request body that is sent to Lambda (Lambda's own "
-            "synchronous payload limit is 6 MB): a larger one gets a 413 JSON error as soon "
-            "as it is known to be larger (Content-Length, else when the limit is crossed) "
-            "and is never held in memory. Bodies that skip_large_bodies leaves out are read "
-            "and dropped instead.",
-        )
-        loader.add_option(
-            "lambda_max_response_body",
-            str,
-            "7m",
-            "Cap on the body of an Invoke response (Lambda's synchronous limit is 6 MB): a "
-            "larger answer aborts the call and the client gets a 502 JSON error.",
-        )
-        register_lambda_view()
-
-    def configure(self, updated: set[str]) -> None:
-        if "lambda_body_buffer_size" in updated:
-            self.body_buffer_size = _size_option(
-                "lambda_body_buffer_size",
-                ctx.options.lambda_body_buffer_size,
-                self.body_buffer_size,
-            )
-        if "lambda_max_request_body" in updated:
-            self.max_request_body = _size_option(
-                "lambda_max_request_body",
-                ctx.options.lambda_max_request_body,
-                self.max_request_body,
-            )
-        if "lambda_max_response_body" in updated:
-            self.max_response_body = _size_option(
-                "lambda_max_response_body",
-                ctx.options.lambda_max_response_body,
-                self.max_response_body,
-            )
-        if "stream_large_bodies" in updated:
-            try:
-                self._stream_large_bodies = human.parse_size(ctx.options.stream_large_bodies)
-            except ValueError:  # mitmproxy reports its own option
-                self._stream_large_bodies = None
-        if "lambda_config" in updated:
-            self._load_from_option(ctx.options.lambda_config)
-        if updated & {"ssl_insecure", "lambda_max_response_body"} or self.client is None:
-            self._replace_client(verify_tls=not ctx.options.ssl_insecure)
-        if self.router is not None and updated & {
-            "lambda_config",
-            "connection_strategy",
-            "mode",
-            "keep_host_header",
-        }:
-            self._fit_proxy_options()
-
-    def _load_from_option(self, path: str | None) -> None:
-        if not path:
-            if self.config is not None:
-                logger.info("lambda_config unset: lambda-route is idle")
-            self.config, self.router, self._config_stamp = None, None, None
-            return
-        stamp = file_state(path)
-        try:
-            config = load_config(path)
-        except ConfigError as err:
-            self._config_stamp = stamp  # the watcher reports a file once, not every second
-            self._report_failed_load(err)
-            return
-        self._install(config, stamp)
-
-    def _install(self, config: LambdaRouteConfig, stamp: FileState | None) -> None:
-        self.config = config
-        self.router = Router(config.routes)
-        self._config_stamp = stamp
-        routed = sum(1 for route in config.routes if route.lambda_plugin is not None)
-        logger.info(
-            f"lambda-route: loaded {config.source}: {routed} of {len(config.routes)} "
-            "routes go to Lambda"
-        )
-        for warning in config.warnings:  # once per distinct set, not on every reload
-            if warning not in self._logged_warnings:
-                logger.warning(warning)
-        self._logged_warnings = frozenset(config.warnings)
-
-    def _report_failed_load(self, err: ConfigError) -> None:
-        if self.config is not None:
-            logger.error(f"{err} (keeping the last good config)")
-        else:
-            logger.error(str(err))
-
-    def _replace_client(self, *, verify_tls: bool) -> None:
-        old = self.client
-        self.client = LambdaClient(verify_tls=verify_tls, max_response_body=self.max_response_body)
-        self.stream_client = LambdaStreamClient(targets=self.client.targets)
-        if old is not None:
-            self._spawn(old.close())
-
-    def _fit_proxy_options(self) -> None:
-        """Change the mitmproxy defaults that would fail or mis-route a routed flow."""
-        if ctx.options.connection_strategy == "eager":
-            logger.info(
-                "lambda-route: setting connection_strategy=lazy, so that routed flows do "
-                "not need a reachable origin (eager connects before any hook runs)"
-            )
-            ctx.options.update(connection_strategy="lazy")
-        reverse = any(
-            isinstance(mode_specs.ProxyMode.parse(spec), mode_specs.ReverseMode)
-            for spec in ctx.options.mode
-        )
-        if reverse and not ctx.options.keep_host_header:
-            logger.info(
-                "lambda-route: setting keep_host_header, so that routes match the client's "
-                "Host in reverse mode; unrouted flows still get the reverse target's Host"
-            )
-            self._restores_host_header = True
-            ctx.options.update(keep_host_header=True)
-
-    # --- life cycle ---
-
-    def running(self) -> None:
-        """Not a coroutine: mitmproxy calls ``running`` synchronously when the script is
-        (re)loaded into a running proxy. A flow that comes before the intake endpoint
-        listens waits for it (``_send_to_intake``).
-
-        What start-up made (mitmproxy, its addons, the config) lives as long as the proxy:
-        ``gc.freeze`` takes it out of the collector's full passes, which otherwise walk it
-        (~50 ms under mitmdump) as often on a busy proxy as flows fill the generations.
-        Objects are still freed by reference counting; only cycles made before this stay."""
-        gc.freeze()
-        self._spawn(self._watch_config())
-        self.intake.bind()  # the port now; it accepts once the loop runs start()
-        self._spawn(self.intake.start())
-
-    def done(self) -> None:
-        self.intake.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self.client is not None:
-            self._spawn(self.client.close())
-            self.client = None
-            self.stream_client = None
-
-    def _spawn(self, coro: Any) -> None:
-        try:
-            task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:  # no loop (e.g. configure in a unit test): nothing to run on
-            coro.close()
-            return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @command.command("lambda.reload")
-    def reload(self) -> None:
-        """Reload lambda_config now."""
-        self._load_from_option(ctx.options.lambda_config)
-
-    @command.command("lambda.routes")
-    def routes(self) -> Sequence[str]:
-        """The loaded routes: what each matches and the function it calls."""
-        if self.config is None:
-            return ["lambda-route is idle: lambda_config is unset or failed to load"]
-        return describe_routes(self.config)
-
-    async def _watch_config(self) -> None:
-        """Reload lambda_config once a change has settled (see config_watch)."""
-        tracker = SettleTracker()
-        while True:
-            await asyncio.sleep(SETTLE_SECONDS)
-            path = ctx.options.lambda_config
-            if not path:
-                continue
-            state = await asyncio.to_thread(file_state, path)
-            if state is None or state == self._config_stamp or not tracker.settled(state):
-                continue
-            config: LambdaRouteConfig | None = None
-            error: ConfigError | None = None
-            try:
-                config = await asyncio.to_thread(load_config, path)
-            except ConfigError as err:
-                error = err
-            if await asyncio.to_thread(file_state, path) != state:
-                continue  # written to while we read it: wait for it to settle again
-            if ctx.options.lambda_config != path:
-                continue
-            if error is not None:
-                self._config_stamp = state  # reported once, not every second
-                self._report_failed_load(error)
-            elif config is not None:
-                self._install(config, state)
+        self._stream_large_bodies = None
 
     # --- flow hooks ---
 
@@ -456,19 +236,3 @@ class LambdaRoute:
         flow.response = await answer_buffered(
             self.client, flow, routed, os.urandom(16).hex(), self.body_buffer_size
         )
-
-
-def _size_option(name: str, value: str, current: int) -> int:
-    """A size option's bytes; an invalid value is logged (not raised: an OptionsError at
-    start-up prints a traceback) and ``current`` kept."""
-    try:
-        size = human.parse_size(value)
-    except ValueError:
-        size = None
-    if size is None:
-        logger.error(
-            f"{name}: invalid size {value!r} (use e.g. 8k or 6m); "
-            f"keeping {human.pretty_size(current)}"
-        )
-        return current
-    return size

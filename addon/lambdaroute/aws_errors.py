@@ -10,9 +10,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from .errors import LambdaServiceError, TransportError
-from .redaction import redact
-from .signing import AwsCredentials
-from .transport import (
+from .http_errors import (
     CertificateError,
     ConnectError,
     IncompleteBodyError,
@@ -23,6 +21,8 @@ from .transport import (
     ServerDisconnectedError,
     TlsError,
 )
+from .redaction import redact
+from .signing import AwsCredentials
 
 if TYPE_CHECKING:
     from .invoke_target import Target

@@ -4,7 +4,7 @@ The per-plugin preparation (endpoint, POST target, signer, credentials provider)
 ``invoke_target``'s, shared with the streaming call. Per request: read the cached
 credentials, sign, one ``PostTarget.post``.
 
-Transport: ``transport.HttpClient`` (our own, on asyncio protocols: aiohttp's client cost
+Transport: ``http_client.HttpClient`` (our own, on asyncio protocols: aiohttp's client cost
 four times the CPU per call). Connections are pooled per endpoint (and proxy) and shared by
 all flows, with no cap, so every flow's invocation is in flight at once; idle ones live
 ``keepalive`` ms. An invocation is never retried, so a slow function cannot run twice.
@@ -24,9 +24,10 @@ from .config import LambdaPluginConfig
 from .credentials import CredentialProviders
 from .endpoints import InvokeEndpoint, build_endpoint
 from .errors import InvokeTimeoutError
+from .http_client import DEFAULT_MAX_BODY, HttpClient
+from .http_errors import HttpError
 from .invoke_target import CallShape, Target, Targets
 from .signing import AwsCredentials, RequestSigner
-from .transport import DEFAULT_MAX_BODY, HttpClient, HttpError
 
 
 def _user_agent() -> str:

@@ -25,8 +25,8 @@ from .endpoints import (
     require_function_name,
     resolve_lambda_hostname,
 )
+from .http_client import HttpClient, PostTarget
 from .signing import RequestSigner
-from .transport import HttpClient, PostTarget
 
 #: bound on cached plugin configs (a config reload makes new objects; old ones age out)
 MAX_CACHED_PLUGINS = 4096

@@ -23,19 +23,24 @@ Kong 3.x ``traditional_compatible`` semantics (``kong/router/compat.lua``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .config import Consumer, LambdaPluginConfig, Route
+from .routing_candidates import (
+    EXACT,
+    HTTP_SUBSYSTEM,
+    PREFIX,
+    SUFFIX,
+    Candidate,
+    HeaderRule,
+    HostRule,
+    compile_route,
+    header_name,
+)
+from .routing_index import PathIndex
 from .snapshot import RouteContext
-from .uri import escape, normalize
-from .validators import compile_route_regex
-
-_HTTP_SUBSYSTEM = frozenset(("http", "https", "grpc", "grpcs", "ws", "wss"))
-_MAX_HEADER_COUNT = 255
-
-_EXACT, _SUFFIX, _PREFIX = 0, 1, 2
+from .uri import escape, normalize, sanitize_postfix, upstream_uri_v0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,218 +54,8 @@ class RouteMatch:
     https_redirect_status_code: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _HostRule:
-    kind: int  # _EXACT, _SUFFIX or _PREFIX
-    value: str  # lower-case; for wildcards without the "*"
-    port: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _HeaderRule:
-    name: str  # lower-case, "_" as "-"
-    values: frozenset[str]  # lower-case
-    regexes: tuple[re.Pattern[str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    """One (sub-)route, compiled."""
-
-    route: Route
-    priority: tuple[int, ...]
-    methods: frozenset[str] | None
-    hosts: tuple[_HostRule, ...]
-    prefixes: tuple[str, ...]
-    regexes: tuple[tuple[str, re.Pattern[str]], ...]
-    headers: tuple[_HeaderRule, ...]
-    snis: frozenset[str] | None
-    https_redirect: int | None  # the route is https-only
-    upstream_base: str
-    rank: int = 0  # position in the router's priority order (0 is best)
-
-
-def _host_rule(host: str) -> _HostRule:
-    name, port = host.lower(), None
-    head, sep, tail = name.rpartition(":")
-    if sep and tail.isdigit():
-        name, port = head, int(tail)
-    if name.startswith("*"):
-        return _HostRule(_SUFFIX, name[1:], port)
-    if name.endswith("*"):
-        return _HostRule(_PREFIX, name[:-1], port)
-    return _HostRule(_EXACT, name, port)
-
-
-def _header_name(name: str) -> str:
-    return name.lower().replace("_", "-")
-
-
-def _path_groups(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Kong's split of a route by path: all regexes together, prefixes by length."""
-    if len(paths) <= 1:
-        return [paths]
-    groups: dict[object, list[str]] = {}
-    for path in paths:
-        key: object = "regex" if path.startswith("~") else len(path.encode())
-        groups.setdefault(key, []).append(path)
-    return [tuple(group) for group in groups.values()]
-
-
-def _compile(route: Route) -> list[_Candidate]:
-    methods = frozenset(route.methods) or None
-    hosts = tuple(_host_rule(h) for h in route.hosts)
-    headers = tuple(
-        _HeaderRule(
-            _header_name(h.name),
-            frozenset(v.lower() for v in h.values if not v.startswith("~*")),
-            tuple(re.compile(v[2:].lower()) for v in h.values if v.startswith("~*")),
-        )
-        for h in route.headers
-    )
-    snis = frozenset(s[:-1] if len(s) > 1 and s.endswith(".") else s for s in route.snis) or None
-    protocols = set(route.protocols)
-    https_only = "https" in protocols and "http" not in protocols
-    service = route.service
-    upstream_base = "/"
-    if service is not None and service.protocol in _HTTP_SUBSYSTEM:
-        upstream_base = service.path or "/"
-
-    weight_base = sum(1 for field in (methods, hosts, headers, snis) if field)
-    plain_hosts = int(bool(hosts) and all(rule.kind == _EXACT for rule in hosts))
-    header_count = min(len(headers), _MAX_HEADER_COUNT)
-    candidates = []
-    for group in _path_groups(route.paths):
-        is_regex = bool(group) and group[0].startswith("~")
-        length = 0 if is_regex or not group else len(group[0].encode())  # Lua: bytes
-        priority = (
-            weight_base + (1 if group else 0),
-            plain_hosts,
-            header_count,
-            int(is_regex),
-            route.regex_priority if is_regex else 0,
-            length,
-        )
-        candidates.append(
-            _Candidate(
-                route=route,
-                priority=priority,
-                methods=methods,
-                hosts=hosts,
-                prefixes=() if is_regex else group,
-                regexes=tuple((p, compile_route_regex(p[1:])) for p in group) if is_regex else (),
-                headers=headers,
-                snis=snis,
-                https_redirect=route.https_redirect_status_code if https_only else None,
-                upstream_base=upstream_base,
-            )
-        )
-    return candidates
-
-
-def _sanitize_postfix(postfix: str) -> str:
-    if postfix in (".", ".."):
-        return ""
-    if postfix.startswith("./"):
-        return postfix[2:]
-    if postfix.startswith("../"):
-        return postfix[3:]
-    return postfix
-
-
-def upstream_uri_v0(strip_path: bool, postfix: str, req_uri: str, base: str) -> str:
-    """Kong's ``get_upstream_uri_v0`` (path_handling v0), unescaped."""
-    if base.endswith("/"):
-        if strip_path:
-            if postfix == "":
-                if base == "/":
-                    return "/"
-                if req_uri.endswith("/"):
-                    return base
-                return base[:-1]
-            if postfix.startswith("/"):
-                return base[:-1] + postfix
-            return base + postfix
-        return base + req_uri[1:]
-    if strip_path:
-        if postfix == "":
-            if len(req_uri) > 1 and req_uri.endswith("/"):
-                return base + "/"
-            return base
-        if postfix.startswith("/"):
-            return base + postfix
-        return base + "/" + postfix
-    if req_uri == "/":
-        return base
-    return base + req_uri
-
-
 def _needs_normalizing(path: str) -> bool:
     return "%" in path or "." in path or "//" in path
-
-
-_REGEX_META = frozenset("\\.^$*+?()[]{}|")
-_QUANTIFIERS = frozenset("*+?{")
-#: below this many candidates a plain scan is as fast as an index lookup
-_INDEX_MIN = 8
-
-
-def _literal_prefix(regex: str) -> str:
-    """Text every match of ``^regex`` starts with ("" when that cannot be told simply)."""
-    if "|" in regex:
-        return ""
-    literal = []
-    for i, char in enumerate(regex):
-        if char in _REGEX_META or (i + 1 < len(regex) and regex[i + 1] in _QUANTIFIERS):
-            break
-        literal.append(char)
-    return "".join(literal)
-
-
-def _required_starts(c: _Candidate) -> tuple[str, ...] | None:
-    """Texts one of which a path must start with to match ``c`` (None: any path may)."""
-    if c.prefixes:
-        return c.prefixes
-    if c.regexes:
-        starts = tuple(_literal_prefix(configured[1:]) for configured, _ in c.regexes)
-        return None if "" in starts else starts
-    return None
-
-
-class _PathIndex:
-    """Candidates (in priority order) indexed by the text their paths must start with.
-
-    ``lists(path)`` gives the candidate lists that can match ``path``: those whose
-    required start (a prefix, or the literal start of a regex) begins the path, and those
-    that may match any path. Each list is in priority order.
-    """
-
-    __slots__ = ("_by_start", "_everywhere", "_lengths")
-
-    def __init__(self, candidates: Sequence[_Candidate]) -> None:
-        by_start: dict[str, list[_Candidate]] = {}
-        everywhere: list[_Candidate] = []
-        for c in candidates:
-            starts = _required_starts(c) if len(candidates) >= _INDEX_MIN else None
-            if starts is None:
-                everywhere.append(c)
-            else:
-                for start in dict.fromkeys(starts):
-                    by_start.setdefault(start, []).append(c)
-        self._everywhere = tuple(everywhere)
-        self._by_start = {start: tuple(bucket) for start, bucket in by_start.items()}
-        self._lengths = tuple(sorted({len(start) for start in by_start}))
-
-    def lists(self, path: str) -> list[tuple[_Candidate, ...]]:
-        found = [self._everywhere] if self._everywhere else []
-        size = len(path)
-        for length in self._lengths:
-            if length > size:
-                break
-            bucket = self._by_start.get(path[:length])
-            if bucket is not None:
-                found.append(bucket)
-        return found
 
 
 class Router:
@@ -268,7 +63,7 @@ class Router:
 
     Candidates are indexed by host (exact hosts, ``*.suffix`` and ``prefix.*`` wildcards
     by their fixed part, routes without hosts apart), then by the text their paths must
-    start with (``_PathIndex``). ``match`` looks up the few candidate lists that can match
+    start with (``PathIndex``). ``match`` looks up the few candidate lists that can match
     and keeps the best-ranked match, stopping each list at the rank already found.
     """
 
@@ -276,16 +71,16 @@ class Router:
         candidates = [
             candidate
             for route in routes
-            if _HTTP_SUBSYSTEM.intersection(route.protocols)
+            if HTTP_SUBSYSTEM.intersection(route.protocols)
             and (route.service is None or route.service.enabled)
-            for candidate in _compile(route)
+            for candidate in compile_route(route)
         ]
         # highest priority first, then file order (sorted() is stable)
         candidates.sort(key=lambda c: c.route.order)
         candidates.sort(key=lambda c: c.priority, reverse=True)
         candidates = [replace(c, rank=rank) for rank, c in enumerate(candidates)]
-        unindexed: list[_Candidate] = []
-        tables: tuple[dict[str, list[_Candidate]], ...] = ({}, {}, {})
+        unindexed: list[Candidate] = []
+        tables: tuple[dict[str, list[Candidate]], ...] = ({}, {}, {})
         for c in candidates:
             if not c.hosts or any(not _indexable(rule) for rule in c.hosts):
                 unindexed.append(c)
@@ -294,12 +89,12 @@ class Router:
                 bucket = tables[rule.kind].setdefault(rule.value, [])
                 if not bucket or bucket[-1] is not c:
                     bucket.append(c)
-        self._any_host = _PathIndex(unindexed)
+        self._any_host = PathIndex(unindexed)
         self._exact, self._suffix, self._prefix = (
-            {value: _PathIndex(bucket) for value, bucket in table.items()} for table in tables
+            {value: PathIndex(bucket) for value, bucket in table.items()} for table in tables
         )
 
-    def _indexes(self, host: str) -> list[_PathIndex]:
+    def _indexes(self, host: str) -> list[PathIndex]:
         """The candidate indexes that can match this host."""
         found = []
         exact = self._exact.get(host)
@@ -347,11 +142,11 @@ class Router:
         return _result(found, request)
 
 
-def _indexable(rule: _HostRule) -> bool:
+def _indexable(rule: HostRule) -> bool:
     """Wildcard rules are indexed by their fixed part, which must end at a dot."""
-    if rule.kind == _SUFFIX:
+    if rule.kind == SUFFIX:
         return rule.value.startswith(".")
-    if rule.kind == _PREFIX:
+    if rule.kind == PREFIX:
         return rule.value.endswith(".")
     return True
 
@@ -370,7 +165,7 @@ class _Request:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    candidate: _Candidate
+    candidate: Candidate
     matched_path: str | None
     matched_part: str | None
     captures: dict[str, str]
@@ -381,7 +176,7 @@ _NO_LIMIT = 2**62
 
 
 def _first_match(
-    candidates: tuple[_Candidate, ...], req: _Request, better_than: _Found | None
+    candidates: tuple[Candidate, ...], req: _Request, better_than: _Found | None
 ) -> _Found | None:
     """The first candidate matching the request, if it ranks above ``better_than``."""
     limit = better_than.candidate.rank if better_than is not None else _NO_LIMIT
@@ -422,7 +217,7 @@ def _result(found: _Found, req: _Request) -> RouteMatch:
         postfix = norm[len(found.matched_part) :]
     else:
         postfix = norm[1:]
-    upstream = upstream_uri_v0(route.strip_path, _sanitize_postfix(postfix), norm, c.upstream_base)
+    upstream = upstream_uri_v0(route.strip_path, sanitize_postfix(postfix), norm, c.upstream_base)
     context = RouteContext(
         route_name=route.name,
         matched_path=found.matched_path,
@@ -433,14 +228,14 @@ def _result(found: _Found, req: _Request) -> RouteMatch:
     return RouteMatch(route=route, context=context, https_redirect_status_code=redirect)
 
 
-def _host_matches(rules: tuple[_HostRule, ...], host: str, port: int) -> bool:
+def _host_matches(rules: tuple[HostRule, ...], host: str, port: int) -> bool:
     for rule in rules:
         if rule.port is not None and rule.port != port:
             continue
-        if rule.kind == _EXACT:
+        if rule.kind == EXACT:
             if host == rule.value:
                 return True
-        elif rule.kind == _SUFFIX:
+        elif rule.kind == SUFFIX:
             if host.endswith(rule.value):
                 return True
         elif host.startswith(rule.value):
@@ -451,11 +246,11 @@ def _host_matches(rules: tuple[_HostRule, ...], host: str, port: int) -> bool:
 def _header_values(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for name, value in headers:
-        values.setdefault(_header_name(name), []).append(value.lower())
+        values.setdefault(header_name(name), []).append(value.lower())
     return values
 
 
-def _headers_match(rules: tuple[_HeaderRule, ...], request: dict[str, list[str]]) -> bool:
+def _headers_match(rules: tuple[HeaderRule, ...], request: dict[str, list[str]]) -> bool:
     for rule in rules:
         values = request.get(rule.name)
         if not values:

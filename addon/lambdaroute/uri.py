@@ -1,4 +1,5 @@
-"""Kong's URI normalization and escaping (``kong/tools/uri.lua``).
+"""Kong's URI normalization and escaping (``kong/tools/uri.lua``), and the upstream URI of
+a matched route (``get_upstream_uri_v0`` of ``kong/router/utils.lua``).
 
 The router matches on the normalized path, and Kong percent-encodes the upstream URI
 again before it is used. Paths are handled as ``str`` whose non-ASCII content stands for
@@ -85,3 +86,40 @@ def escape(path: str) -> str:
     if _ESCAPE_NEEDED.search(path) is None:
         return path
     return _ESCAPE_NEEDED.sub(_escape_char, path)
+
+
+def sanitize_postfix(postfix: str) -> str:
+    if postfix in (".", ".."):
+        return ""
+    if postfix.startswith("./"):
+        return postfix[2:]
+    if postfix.startswith("../"):
+        return postfix[3:]
+    return postfix
+
+
+def upstream_uri_v0(strip_path: bool, postfix: str, req_uri: str, base: str) -> str:
+    """Kong's ``get_upstream_uri_v0`` (path_handling v0), unescaped."""
+    if base.endswith("/"):
+        if strip_path:
+            if postfix == "":
+                if base == "/":
+                    return "/"
+                if req_uri.endswith("/"):
+                    return base
+                return base[:-1]
+            if postfix.startswith("/"):
+                return base[:-1] + postfix
+            return base + postfix
+        return base + req_uri[1:]
+    if strip_path:
+        if postfix == "":
+            if len(req_uri) > 1 and req_uri.endswith("/"):
+                return base + "/"
+            return base
+        if postfix.startswith("/"):
+            return base + postfix
+        return base + "/" + postfix
+    if req_uri == "/":
+        return base
+    return base + req_uri

@@ -1,6 +1,6 @@
 """One HTTP/1.1 exchange whose response body is read as it arrives, with bounded memory.
 
-``transport.HttpClient`` reads whole responses (the Invoke call's shape). A streamed
+``http_client.HttpClient`` reads whole responses (the Invoke call's shape). A streamed
 answer takes a connection from it instead (``PostTarget.hand_over``: its pool, DNS cache,
 TLS context and proxy tunnel) and parses the response with h11 (a dependency of
 mitmproxy): status line, headers, Content-Length / chunked / read-until-close framing.
@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Mapping
 
 import h11
 
-from ..transport import (
+from ..http_client import PostTarget
+from ..http_errors import (
     HttpError,
     IncompleteBodyError,
     MalformedResponseError,
-    PostTarget,
     ServerDisconnectedError,
 )
 

@@ -35,10 +35,11 @@ from ..config import LambdaPluginConfig
 from ..credentials import CredentialProviders
 from ..endpoints import InvokeEndpoint, build_endpoint, require_function_name
 from ..errors import InvocationError, InvokeTimeoutError
+from ..http_client import HttpClient
+from ..http_errors import HttpError
 from ..invocation import USER_AGENT
 from ..invoke_target import CallShape, Target, Targets
 from ..signing import AwsCredentials, RequestSigner
-from ..transport import HttpClient, HttpError
 from .eventstream import EventStreamDecodeError, EventStreamDecoder
 from .httpstream import StreamedResponse, post_streamed
 
