@@ -5,7 +5,9 @@ route and the cached host-name resolver.
   finds no idle connection opens a new one. An idle connection is closed ``keepalive_s``
   after its last use, or at once when the server closes it; one that is not cleanly
   reusable (``Connection: close``, read-until-close body, an error, a cancelled call) is
-  closed instead of pooled. Nothing is ever retried.
+  closed instead of pooled. Nothing is retried, but for one case (``PostTarget.post``): a
+  reused idle connection that the server closed before a byte of the answer is tried once
+  more on a new connection.
 * Host names are resolved once per ``DNS_TTL_S`` for all new connections (a burst opens
   hundreds), every address tried in turn.
 * Proxies (``http://`` only): ``https`` targets through a ``CONNECT`` tunnel then TLS over
