@@ -6,8 +6,8 @@ its own. On loopback a ``send`` is among the dearest steps of a flow: it runs th
 receiver's side of TCP too (one send fewer per response saved ~6% of the CPU per
 passthrough request, README, Lean core). The lean core gives each client connection a
 writer that gathers what one turn of the event loop writes and sends it at the end of that
-turn, in one call. Nothing waits
-longer than that turn; closing, half-closing and ``drain`` send what is gathered first.
+turn, in one call. Nothing waits longer than that turn; closing, half-closing and
+``drain`` send what is gathered first.
 """
 
 from __future__ import annotations
