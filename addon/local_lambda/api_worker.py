@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from local_lambda.errors import RESPONSE_LIMIT, response_too_large
 from local_lambda.invocation import WorkerExited
-from local_lambda.process import kill_group, peak_memory_mb, watch_exit
+from local_lambda.process import PeakMemory, kill_group, watch_exit
 from local_lambda.response_stream import ResponseStream, StreamBroken
 from local_lambda.runtime_api import Invocation, RuntimeApi, RuntimeExited, RuntimeSession
 
@@ -41,11 +41,11 @@ class ApiWorker:
     generation: int
     environment_id: str
     exited: asyncio.Future[None]
+    memory: PeakMemory
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     init_ms: float | None = None
     init_log: str = ""
     init_error: dict[str, Any] | None = None
-    max_memory_mb: int = 0
     idle_since: float = field(default_factory=time.monotonic)
     sink: list[str] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -61,15 +61,14 @@ class ApiWorker:
         return f"{self._created_day}/[{version}]{self.environment_id}"
 
     def peak_memory_mb(self) -> int:
-        """The process's peak memory, read (from /proc) only when a REPORT line is made; the
-        last value read once the process is gone."""
-        self.max_memory_mb = peak_memory_mb(self.process.pid) or self.max_memory_mb
-        return self.max_memory_mb
+        """The process's peak memory, read only when a REPORT line is made."""
+        return self.memory.read()
 
     async def kill(self) -> None:
         kill_group(self.process.pid)
         self.session.close(RuntimeExited())
         await self.process.wait()
+        self.memory.close()
         await asyncio.gather(*self.readers, return_exceptions=True)
         await self.api.release(self.session)
 
@@ -179,7 +178,8 @@ async def start_api_worker(
         raise WorkerExited(127) from exc
     exited = watch_exit(process.pid)
     exited.add_done_callback(lambda _: session.close(RuntimeExited()))
-    worker = ApiWorker(process, session, api, generation, environment_id, exited)
+    memory = PeakMemory(process.pid)
+    worker = ApiWorker(process, session, api, generation, environment_id, exited, memory)
     assert process.stdout is not None and process.stderr is not None
     worker.readers = [
         asyncio.create_task(worker._read(process.stdout)),

@@ -38,13 +38,37 @@ def watch_exit(pid: int) -> asyncio.Future[None]:
     return exited
 
 
-def peak_memory_mb(pid: int) -> int:
-    """VmHWM of ``pid`` in MB (0 where /proc is absent)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0
+class PeakMemory:
+    """A process's peak memory (VmHWM) in MB, from /proc through a descriptor opened once.
+
+    A reading is one ``pread`` (about 4 us) instead of an open, a buffered text read and a
+    close (about 23 us), on every invocation whose log is shown. The descriptor stays bound
+    to the process it was opened for, so a reused pid is never read; once the process is
+    gone, the last value read is kept. 0 where /proc is absent.
+    """
+
+    __slots__ = ("_fd", "mb")
+
+    def __init__(self, pid: int) -> None:
+        self.mb = 0
+        try:
+            self._fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = -1
+
+    def read(self) -> int:
+        if self._fd >= 0:
+            try:
+                status = os.pread(self._fd, 16384, 0)
+            except OSError:  # the process has ended
+                self.close()
+            else:
+                start = status.find(b"\nVmHWM:")
+                if start >= 0:
+                    self.mb = int(status[start + 7 : status.index(b"kB", start)]) // 1024
+        return self.mb
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
