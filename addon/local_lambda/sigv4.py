@@ -28,7 +28,7 @@ from local_lambda.errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-_AMZ_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z")
+_AMZ_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -87,8 +87,7 @@ class SignatureVerifier:
             raise invalid_signature(
                 f"Credential should be scoped to correct service: '{self.service}'. "
             )
-        amz_date = _request_time(headers)
-        stamp = amz_date.strftime(AMZ_DATE_FORMAT)
+        amz_date, stamp = _request_time(headers)
         if stamp[:8] != auth.scope_date:
             raise invalid_signature(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
@@ -158,18 +157,21 @@ def parse_authorization(header: str) -> Authorization:
     )
 
 
-def _request_time(headers: MultiMapping[str]) -> datetime:
+def _request_time(headers: MultiMapping[str]) -> tuple[datetime, str]:
+    """When the request was signed, and that moment in AMZ_DATE_FORMAT (the X-Amz-Date
+    header itself: strptime and strftime cost some 20 and 15 us per request)."""
     amz_date = headers.get("X-Amz-Date")
     try:
-        if amz_date:  # a regular expression: strptime costs ~20 us per request
+        if amz_date:
             match = _AMZ_DATE.fullmatch(amz_date)
             if match is None:
                 raise ValueError(amz_date)
             year, month, day, hour, minute, second = (int(part) for part in match.groups())
-            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC), amz_date
         http_date = headers.get("Date")
         if http_date:
-            return parsedate_to_datetime(http_date).astimezone(UTC)
+            moment = parsedate_to_datetime(http_date).astimezone(UTC)
+            return moment, moment.strftime(AMZ_DATE_FORMAT)
     except (ValueError, TypeError):
         raise incomplete_signature(
             f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
