@@ -42,7 +42,14 @@ def test_a_botocore_signature_passes() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["2026-12-01T04:23:00Z", "20261201T042300", "20261201 042300Z", "2026121T042300Z", "x"],
+    [
+        "2026-12-01T04:23:00Z",
+        "20261201T042300",
+        "20261201 042300Z",
+        "2026121T042300Z",
+        "x",
+        "\uff12\uff10\uff12\uff16\uff11\uff12\uff10\uff11T042300Z",  # full-width digits
+    ],
 )
 def test_a_date_in_another_format_is_incomplete_signature(bad: str) -> None:
     headers = signed_headers()
