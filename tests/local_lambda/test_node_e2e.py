@@ -8,7 +8,6 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,22 +15,7 @@ import pytest
 from tests.local_lambda.node_harness import FUNCTIONS, needs_node
 from tests.local_lambda_fixtures import LocalLambdaServer, lambda_client, start_local_lambda
 
-REPO = Path(__file__).resolve().parents[2]
-# The server learns to start the Node.js bootstrap on the localrt branch; until that branch
-# is merged, the bootstrap is tested against the Runtime API peer only.
-_SERVER_RUNS_NODE = any(
-    "nodejs" in module.read_text(encoding="utf-8")
-    for module in (REPO / "addon" / "local_lambda").glob("*.py")
-)
-_SERVER_STREAMS = any(
-    "response-streaming-invocations" in module.read_text(encoding="utf-8")
-    for module in (REPO / "addon" / "local_lambda").glob("*.py")
-)
-pytestmark = [
-    pytest.mark.e2e,
-    needs_node,
-    pytest.mark.skipif(not _SERVER_RUNS_NODE, reason="this local server has no Node.js runtime"),
-]
+pytestmark = [pytest.mark.e2e, needs_node]
 
 FUNCTIONS_YAML = """
 functions:
@@ -49,6 +33,8 @@ functions:
   syntax: {runtime: nodejs20.x, code: syntax_error/, handler: index.handler}
   logs: {runtime: nodejs20.x, code: cjs/, handler: index.logs}
   stream: {runtime: nodejs20.x, code: streaming/, handler: index.chunks}
+  flags: {runtime: nodejs20.x, code: cjs/, handler: index.runtimeFlags, memory_size: 512}
+  hog: {runtime: nodejs20.x, code: cjs/, handler: index.hog, memory_size: 128, timeout: 60}
 """
 
 
@@ -122,6 +108,18 @@ def test_timeout_and_crash(client: Any) -> None:
     assert "exit status 3" in crashed["Body"]["errorMessage"]
 
 
+def test_runtime_flags_and_memory_limit_as_on_lambda(client: Any) -> None:
+    # AWS's bootstrap: --expose-gc and a V8 heap of the memory size minus the new space
+    flags = call(client, "flags")["Body"]
+    assert flags["gc"] == "function"
+    # 512 MB: 461 MB of old space plus the young generation (node's own default: 2-4 GB)
+    assert 461 < flags["heapLimitMB"] < 600
+    hog = call(client, "hog")
+    assert hog["FunctionError"] == "Unhandled"
+    assert hog["Body"]["errorType"] == "Runtime.ExitError"
+    assert "Runtime exited with error: signal: aborted" in hog["Body"]["errorMessage"]
+
+
 def test_init_errors(client: Any) -> None:
     missing = call(client, "missing")
     assert missing["FunctionError"] == "Unhandled"
@@ -141,9 +139,6 @@ def test_console_lines_in_the_tail_log(client: Any) -> None:
     assert f"REPORT RequestId: {request_id}" in log
 
 
-@pytest.mark.skipif(
-    not _SERVER_STREAMS, reason="this local server has no InvokeWithResponseStream (issue 11)"
-)
 def test_streaming_handler_chunks_arrive_as_written(client: Any) -> None:
     response = client.invoke_with_response_stream(
         FunctionName="stream", Payload=json.dumps({"delay": 1000})

@@ -108,5 +108,16 @@ exports.sleep = async (event) => {
   return 'slept';
 };
 
+exports.runtimeFlags = async () => ({
+  gc: typeof global.gc,
+  heapLimitMB: Math.round(require('node:v8').getHeapStatistics().heap_size_limit / 2 ** 20),
+});
+
+/** Keeps allocating until the heap is exhausted (the process then aborts). */
+exports.hog = async () => {
+  const kept = [];
+  for (;;) kept.push(new Array(1 << 16).fill(kept.length));
+};
+
 exports.notAFunction = 42;
 exports.nested = { deeper: { handler: async () => 'nested export' } };
