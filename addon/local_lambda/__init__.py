@@ -4,7 +4,8 @@
     streaming  InvokeWithResponseStream: PayloadChunk frames as written, then InvokeComplete
     eventstream  the event-stream frame encoder
     sigv4      SigV4 verification with AWS's 403 errors
-    functions  the functions YAML file, and name/ARN/qualifier resolution
+    functions  the declared functions, and name/ARN/qualifier resolution
+    functions_file  reading and validating the functions YAML file
     workers    pooled worker processes, concurrency limits, timeouts, reload
     invocation   one call, its outcome and its Lambda-style log (START ... REPORT, Tail)
     pipe_worker  the short form's Python worker (frames over pipes)
