@@ -14,7 +14,8 @@
     runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: a
                small HTTP/1.1 server that keeps the trailers of streamed responses;
                response_stream: bounded hand-over)
-    runtime    what runs inside a worker (context object, log capture); stdlib only
+    runtime    what runs inside a worker (frames, log capture, the invoke loop; runtime_context:
+               the context object; runtime_errors: AWS's error objects); stdlib only
     console    the echo of invocation logs on stdout, from a thread
     cli        the ``local-lambda`` command (``scripts/local_lambda.py``)
 
