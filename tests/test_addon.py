@@ -16,7 +16,7 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow
 
 from lambdaroute.addon import METADATA_KEY, LambdaRoute
-from lambdaroute.intake import TOKEN_HEADER
+from lambdaroute.intake_types import TOKEN_HEADER
 from tests.fakeaws import FakeLambda, KeyStore, server_ssl_context
 from tests.local_lambda_fixtures import LocalLambdaServer, start_local_lambda
 from tests.mitmdump_process import free_port

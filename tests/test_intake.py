@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from lambdaroute.intake import (
+from lambdaroute.intake import IntakeEndpoint
+from lambdaroute.intake_types import (
     TOKEN_HEADER,
-    IntakeEndpoint,
     LoopbackAnswer,
     PendingWork,
     ReceivedBody,

@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 
-from lambdaroute.intake import (
+from lambdaroute.intake import IntakeEndpoint
+from lambdaroute.intake_types import (
     TOKEN_HEADER,
-    IntakeEndpoint,
     LoopbackAnswer,
     PendingWork,
     ReceivedBody,

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from lambdaroute.errors import InvokeTimeoutError
-from lambdaroute.intake import StreamAborted
+from lambdaroute.intake_types import StreamAborted
 from lambdaroute.relay import RelayedStream, RelayProgress, StreamFunctionError, open_relay
 from lambdaroute.streaming.invoke import LambdaStreamClient, ResponseStreamError
 from tests import eventstream_frames as frames

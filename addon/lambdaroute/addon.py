@@ -32,7 +32,8 @@ from .flow_http import (
 from .flowrecord import METADATA_KEY as METADATA_KEY  # re-exported: where flows keep it
 from .flowrecord import record_flow
 from .http_client import DEFAULT_MAX_BODY
-from .intake import IntakeEndpoint, LoopbackAnswer, ReceivedBody, StreamedAnswer
+from .intake import IntakeEndpoint
+from .intake_types import LoopbackAnswer, ReceivedBody, StreamedAnswer
 from .responses import error_response
 from .routing import Router, request_protocol, select_lambda_plugin
 

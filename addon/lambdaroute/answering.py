@@ -21,7 +21,7 @@ from .errors import FunctionFailedError, InvocationError
 from .events import build_payload
 from .flow_http import flow_label, to_response
 from .flowrecord import record_flow, record_stream
-from .intake import LoopbackAnswer, ReceivedBody, StreamedAnswer
+from .intake_types import LoopbackAnswer, ReceivedBody, StreamedAnswer
 from .invocation import InvokeResult, LambdaClient
 from .relay import RelayProgress, StreamFunctionError, open_relay
 from .responses import ShapedResponse, error_response, shape_response, via_header

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from mitmproxy import connection, http
 
-from .intake import (
+from .intake import IntakeEndpoint
+from .intake_types import (
     TOKEN_HEADER,
-    IntakeEndpoint,
     LoopbackAnswer,
     PendingWork,
     ReceivedBody,

@@ -6,19 +6,14 @@ mitmproxy decides to stream a request body to "the server" both before ``request
 So a routed flow whose body may not fit in memory is pointed at this endpoint, an asyncio
 server on 127.0.0.1 owned by the addon: whatever mitmproxy streams comes here, never to
 the upstream, and is read within bounds (kept up to a limit, else dropped or refused with
-an early answer).
+an early answer; ``intake_body.py``).
 
-The seam: the addon ``register``s a ``PendingWork`` and puts the token it gets in the
-request's ``TOKEN_HEADER``; the endpoint looks the work up by that token and calls back
-(``arrived`` once the head is here, ``answer`` with the body, ``refuse`` when the body is
-over the limit and may not be dropped) and writes the ``LoopbackAnswer`` it gets back as
-the HTTP response mitmproxy reads for the flow. A ``StreamedAnswer`` (a Lambda response
-stream) is written chunked, each piece as it comes; mitmproxy relays it to the client as
-it arrives once ``flow.response.stream`` is set in ``responseheaders``. A body that fails
-(``StreamAborted``) ends with the connection aborted, no last chunk: mitmproxy then ends
-the client's response without a clean end (HTTP/1: the connection closes mid-body;
-HTTP/2: the stream is reset). Each piece waits for the socket to drain, so a slow client
-holds back the stream (bounded memory) instead of piling it up here.
+The seam (``intake_types.py``): the addon ``register``s a ``PendingWork`` and puts the
+token it gets in the request's ``TOKEN_HEADER``; the endpoint looks the work up by that
+token and calls back (``arrived`` once the head is here, ``answer`` with the body,
+``refuse`` when the body is over the limit and may not be dropped) and writes the
+``LoopbackAnswer`` or ``StreamedAnswer`` it gets back as the HTTP response mitmproxy reads
+for the flow (``intake_response.py``).
 
 One request per connection (the answer says ``Connection: close``): only flows with big
 bodies or streamed answers come here, so a connection set-up is noise.
@@ -30,65 +25,15 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+
+from .intake_body import BadRequest, Sink, chunked_pieces, length_pieces
+from .intake_response import relay_answer, write_answer
+from .intake_types import TOKEN_HEADER, LoopbackAnswer, PendingWork, ReceivedBody, StreamedAnswer
 
 logger = logging.getLogger(__name__)
 
-#: the request header that carries a pending work's token to the endpoint
-TOKEN_HEADER = "x-lambda-route-intake"
 #: bound on a request head, and on one chunk-size line
 MAX_HEAD_BYTES = 256 * 1024
-_READ_SIZE = 256 * 1024
-_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
-
-
-@dataclass(frozen=True, slots=True)
-class LoopbackAnswer:
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-class StreamAborted(Exception):
-    """Raised by a ``StreamedAnswer``'s body: end the response without a clean end."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamedAnswer:
-    """An answer whose body is relayed piece by piece (closed when the relay ends)."""
-
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    body: AsyncGenerator[bytes, None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedBody:
-    #: the body, or ``b""`` when it was dropped
-    data: bytes
-    #: its size as received (also when dropped)
-    size: int
-    dropped: bool
-
-
-@dataclass(slots=True)
-class PendingWork:
-    """What the addon wants done with one flow's body, and its callbacks."""
-
-    #: at most this many body bytes are kept
-    keep_up_to: int
-    #: over ``keep_up_to``: True drops the body (it is read and discarded), False refuses it
-    drop_over_limit: bool
-    arrived: Callable[[], None]
-    answer: Callable[[ReceivedBody], Awaitable[LoopbackAnswer | StreamedAnswer]]
-    refuse: Callable[[int | None], LoopbackAnswer]
-
-
-class _BadRequest(Exception):
-    pass
 
 
 class IntakeEndpoint:
@@ -154,9 +99,9 @@ class IntakeEndpoint:
             self._connections.add(task)
         try:
             await self._handle(reader, writer)
-        except (_BadRequest, asyncio.LimitOverrunError, ValueError) as err:
+        except (BadRequest, asyncio.LimitOverrunError, ValueError) as err:
             logger.warning(f"lambda-route intake: bad request from mitmproxy: {err}")
-            _write(writer, "GET", LoopbackAnswer(400, "Bad Request", (), b""))
+            write_answer(writer, "GET", LoopbackAnswer(400, "Bad Request", (), b""))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # mitmproxy gave up on the flow (the client went away)
         finally:
@@ -183,165 +128,26 @@ class IntakeEndpoint:
         work = self._pending.pop(token, None)
         if work is None:
             # not a flow the addon sent here: nothing to answer it with
-            _write(writer, method, LoopbackAnswer(403, "Forbidden", (), b""))
+            write_answer(writer, method, LoopbackAnswer(403, "Forbidden", (), b""))
             return
         work.arrived()
-        sink = _Sink(work.keep_up_to, work.drop_over_limit)
+        sink = Sink(work.keep_up_to, work.drop_over_limit)
         refused = False
         if length is not None and not chunked and sink.refuses(length):
-            _write(writer, method, work.refuse(length))
+            write_answer(writer, method, work.refuse(length))
             refused = True
-        pieces = _chunked_pieces(reader) if chunked else _length_pieces(reader, length or 0)
+        pieces = chunked_pieces(reader) if chunked else length_pieces(reader, length or 0)
         async for piece in pieces:
             sink.feed(piece)
             if sink.refused and not refused:
-                _write(writer, method, work.refuse(None))
+                write_answer(writer, method, work.refuse(None))
                 refused = True
         if refused:
             await writer.drain()
             return
         answer = await work.answer(ReceivedBody(sink.body(), sink.size, sink.dropped))
         if isinstance(answer, StreamedAnswer):
-            await _relay(reader, writer, method, answer)
+            await relay_answer(reader, writer, method, answer)
             return
-        _write(writer, method, answer)
+        write_answer(writer, method, answer)
         await writer.drain()
-
-
-class _Sink:
-    """Keeps body pieces up to a limit; past it, drops them or marks the body refused."""
-
-    __slots__ = ("_drop", "_keep_up_to", "_parts", "dropped", "refused", "size")
-
-    def __init__(self, keep_up_to: int, drop_over_limit: bool) -> None:
-        self._keep_up_to = keep_up_to
-        self._drop = drop_over_limit
-        self._parts: list[bytes] = []
-        self.size = 0
-        self.dropped = False
-        self.refused = False
-
-    def refuses(self, size: int) -> bool:
-        """A body of ``size`` bytes is refused (known from Content-Length before reading)."""
-        if size > self._keep_up_to and not self._drop:
-            self.refused = True
-        return self.refused
-
-    def feed(self, piece: bytes) -> None:
-        self.size += len(piece)
-        if self.dropped or self.refused:
-            return
-        if self.size > self._keep_up_to:
-            self._parts.clear()
-            if self._drop:
-                self.dropped = True
-            else:
-                self.refused = True
-            return
-        self._parts.append(piece)
-
-    def body(self) -> bytes:
-        return b"".join(self._parts)
-
-
-async def _length_pieces(reader: asyncio.StreamReader, length: int) -> AsyncIterator[bytes]:
-    while length > 0:
-        piece = await reader.read(min(length, _READ_SIZE))
-        if not piece:
-            raise asyncio.IncompleteReadError(b"", length)
-        length -= len(piece)
-        yield piece
-
-
-async def _chunked_pieces(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size_text = line.split(b";", 1)[0].strip()
-        if not size_text or len(size_text) > 16:
-            raise _BadRequest(f"bad chunk size line {line[:40]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass  # trailer fields: not used
-            return
-        async for piece in _length_pieces(reader, size):
-            yield piece
-        if await reader.readexactly(2) != b"\r\n":
-            raise _BadRequest("chunk data longer than its size")
-
-
-def _write(writer: asyncio.StreamWriter, method: str, answer: LoopbackAnswer) -> None:
-    """The answer as an HTTP/1.1 response: its own framing, one request per connection."""
-    no_body = _no_body(answer.status)
-    framing = b"" if no_body else f"Content-Length: {len(answer.body)}".encode()
-    writer.write(_head(answer.status, answer.reason, answer.headers, framing))
-    if answer.body and not no_body and method != "HEAD":
-        writer.write(answer.body)
-
-
-async def _relay(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer
-) -> None:
-    """Write a streamed answer chunked, each piece as soon as the body yields it; stop
-    when mitmproxy closes the connection (its client went away), also while the body is
-    waiting for its next piece."""
-    body = answer.body
-    pump = asyncio.ensure_future(_pump(writer, method, answer))
-    gone = asyncio.ensure_future(_closed_by_peer(reader))
-    try:
-        await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
-        if not pump.done():
-            pump.cancel()
-        try:
-            await pump
-        except asyncio.CancelledError:
-            if not gone.done():
-                raise  # we are being cancelled ourselves
-    finally:
-        gone.cancel()
-        pump.cancel()
-        await body.aclose()
-
-
-async def _pump(writer: asyncio.StreamWriter, method: str, answer: StreamedAnswer) -> None:
-    has_body = not _no_body(answer.status) and method != "HEAD"
-    framing = b"Transfer-Encoding: chunked" if has_body else b""
-    writer.write(_head(answer.status, answer.reason, answer.headers, framing))
-    await writer.drain()
-    if not has_body:
-        return
-    try:
-        async for piece in answer.body:
-            if piece:
-                writer.writelines((b"%x\r\n" % len(piece), piece, b"\r\n"))
-                await writer.drain()
-    except StreamAborted:
-        writer.transport.abort()
-        return
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
-
-
-async def _closed_by_peer(reader: asyncio.StreamReader) -> None:
-    """Returns once mitmproxy closed the connection (it sends nothing after the request)."""
-    try:
-        while await reader.read(_READ_SIZE):
-            pass
-    except ConnectionError:
-        pass
-
-
-def _no_body(status: int) -> bool:
-    return status in (204, 304) or status < 200
-
-
-def _head(status: int, reason: str, headers: tuple[tuple[str, str], ...], framing: bytes) -> bytes:
-    lines = [f"HTTP/1.1 {status} {reason}".encode("ascii", "replace")]
-    for name, value in headers:
-        raw_name = name.encode("utf-8", "surrogateescape")
-        if raw_name.lower() not in _FRAMING:
-            lines.append(raw_name + b": " + value.encode("utf-8", "surrogateescape"))
-    if framing:
-        lines.append(framing)
-    lines.append(b"Connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from .config import LambdaPluginConfig
 from .errors import FunctionFailedError, InvokeTimeoutError
 from .function_errors import FunctionError, stream_function_error
-from .intake import StreamAborted
+from .intake_types import StreamAborted
 from .streaming.invoke import LambdaStreamClient, ResponseStream, ResponseStreamError, StreamOutcome
 from .streaming.prelude import PreludeParser, StreamHead
 

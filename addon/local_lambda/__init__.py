@@ -4,7 +4,8 @@
     streaming  InvokeWithResponseStream: PayloadChunk frames as written, then InvokeComplete
     eventstream  the event-stream frame encoder
     sigv4      SigV4 verification with AWS's 403 errors
-    functions  the functions YAML file, and name/ARN/qualifier resolution
+    functions  the declared functions, and name/ARN/qualifier resolution
+    functions_file  reading and validating the functions YAML file
     workers    pooled worker processes, concurrency limits, timeouts, reload
     invocation   one call, its outcome and its Lambda-style log (START ... REPORT, Tail)
     pipe_worker  the short form's Python worker (frames over pipes)
@@ -13,7 +14,8 @@
     runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: a
                small HTTP/1.1 server that keeps the trailers of streamed responses;
                response_stream: bounded hand-over)
-    runtime    what runs inside a worker (context object, log capture); stdlib only
+    runtime    what runs inside a worker (frames, log capture, the invoke loop; runtime_context:
+               the context object; runtime_errors: AWS's error objects); stdlib only
     console    the echo of invocation logs on stdout, from a thread
     cli        the ``local-lambda`` command (``scripts/local_lambda.py``)
 

@@ -18,7 +18,8 @@ from aiohttp import web
 
 from local_lambda.console import ConsoleEcho
 from local_lambda.errors import FunctionsFileError
-from local_lambda.functions import FunctionSpec, FunctionTable, load_functions
+from local_lambda.functions import FunctionSpec, FunctionTable
+from local_lambda.functions_file import load_functions
 from local_lambda.runtimes import module_for
 from local_lambda.server import LocalLambda
 from local_lambda.sigv4 import SignatureVerifier

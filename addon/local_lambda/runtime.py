@@ -14,7 +14,8 @@ handler that prints, or writes to fd 1, cannot corrupt it). Every frame is a kin
                       b"D"  done: meta JSON {"error", "duration_ms", "max_memory_mb"}
                             (length-prefixed) + the result JSON (or the error object)
 
-The context object and the error objects follow the AWS Python runtime (awslambdaric).
+The context object (``runtime_context.py``) and the error objects (``runtime_errors.py``)
+follow the AWS Python runtime (awslambdaric).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from local_lambda.runtime_context import LambdaContext
+from local_lambda.runtime_errors import HandlerNotFound, error_object, init_error, marshal_error
 
 _FRAME_HEADER = struct.Struct(">cI")
 _LENGTH = struct.Struct(">I")
@@ -121,79 +124,6 @@ class LambdaLogHandler(logging.Handler):
             self.handleError(record)
 
 
-class CognitoIdentity:
-    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
-
-    def __init__(self) -> None:
-        self.cognito_identity_id: str | None = None
-        self.cognito_identity_pool_id: str | None = None
-
-
-class Client:
-    __slots__ = (
-        "app_package_name",
-        "app_title",
-        "app_version_code",
-        "app_version_name",
-        "installation_id",
-    )
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        for name in self.__slots__:
-            setattr(self, name, data.get(name))
-
-
-class ClientContext:
-    __slots__ = ("client", "custom", "env")
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        client = data.get("client")
-        self.client = Client(client) if isinstance(client, dict) else None
-        self.custom = data.get("custom")
-        self.env = data.get("env")
-
-
-class LambdaContext:
-    """The ``context`` argument, with the attributes of the AWS Python runtime's.
-
-    As there, ``memory_limit_in_mb`` is a string.
-    """
-
-    def __init__(self, meta: dict[str, Any], deadline: float) -> None:
-        self.aws_request_id: str = meta["request_id"]
-        self.function_name: str = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version: str = meta["version"]
-        self.invoked_function_arn: str = meta["invoked_arn"]
-        self.memory_limit_in_mb: str = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
-        self.log_group_name: str = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
-        self.log_stream_name: str = meta["log_stream"]
-        self.identity = CognitoIdentity()
-        client_context = meta.get("client_context")
-        self.client_context = (
-            ClientContext(client_context) if isinstance(client_context, dict) else None
-        )
-        self.tenant_id: str | None = None
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
-
-    def log(self, message: str) -> None:
-        sys.stdout.write(message)
-        sys.stdout.flush()
-
-
-def error_object(exc: BaseException, request_id: str) -> dict[str, Any]:
-    """The AWS Python runtime's error body, without the runtime's own frame."""
-    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_list(traceback.extract_tb(tb)),
-    }
-
-
 def load_handler(
     handler_file: Path, handler_name: str, module_name: str | None = None
 ) -> Callable[[Any, Any], Any]:
@@ -218,30 +148,8 @@ def load_handler(
         spec.loader.exec_module(module)
     handler = getattr(module, handler_name, None)
     if not callable(handler):
-        raise _HandlerNotFound(f"Handler '{handler_name}' missing on module '{name}'")
+        raise HandlerNotFound(f"Handler '{handler_name}' missing on module '{name}'")
     return handler
-
-
-class _HandlerNotFound(Exception):
-    pass
-
-
-def init_error(exc: BaseException, module_name: str) -> dict[str, Any]:
-    if isinstance(exc, _HandlerNotFound):
-        error_type, message = "Runtime.HandlerNotFound", str(exc)
-    elif isinstance(exc, SyntaxError):
-        error_type, message = (
-            "Runtime.UserCodeSyntaxError",
-            f"Syntax error in module '{module_name}': {exc}",
-        )
-    elif isinstance(exc, ImportError):
-        error_type, message = (
-            "Runtime.ImportModuleError",
-            f"Unable to import module '{module_name}': {exc}",
-        )
-    else:
-        return error_object(exc, "")
-    return {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": []}
 
 
 def max_memory_mb() -> int:
@@ -289,7 +197,7 @@ class Worker:
                 body = json.dumps(result).encode()
             except (TypeError, ValueError) as exc:
                 failed = True
-                body = _marshal_error(exc, request_id)
+                body = marshal_error(exc, request_id)
         except Exception as exc:
             failed = True
             error = error_object(exc, request_id)
@@ -303,17 +211,6 @@ class Worker:
         sys.stderr.flush()
         meta_out = {"error": failed, "duration_ms": duration_ms, "max_memory_mb": max_memory_mb()}
         return pack_with_meta(b"D", meta_out, body)
-
-
-def _marshal_error(exc: Exception, request_id: str) -> bytes:
-    return json.dumps(
-        {
-            "errorMessage": f"Unable to marshal response: {exc}",
-            "errorType": "Runtime.MarshalError",
-            "requestId": request_id,
-            "stackTrace": [],
-        }
-    ).encode()
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from local_lambda.errors import FunctionsFileError
-from local_lambda.functions import load_functions
+from local_lambda.functions_file import load_functions
 from tests.local_lambda_fixtures import (
     EXAMPLE_FUNCTIONS,
     REPO,
