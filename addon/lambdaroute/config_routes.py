@@ -74,9 +74,6 @@ _ROUTE_FIELDS = frozenset(
 )
 
 
-# --- routes ---
-
-
 def read_top_route(state: LoadState, raw: Any, where: str) -> None:
     read_route(state, raw, where, None, None)
 

@@ -40,7 +40,8 @@ class NodeRuntime:
         answered: asyncio.Future[Any] = invocation.answer
         try:
             done, _ = await asyncio.wait(
-                [answered, exited], timeout=timeout,
+                [answered, exited],
+                timeout=timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -80,7 +81,12 @@ async def node_runtime(
     log_file = tmp_path / f"node-{code}-{handler.replace('/', '_')}.log"
     with log_file.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            NODE, str(BOOTSTRAP), cwd=task_root, env=environment, stdout=log, stderr=log,
+            NODE,
+            str(BOOTSTRAP),
+            cwd=task_root,
+            env=environment,
+            stdout=log,
+            stderr=log,
         )
     runtime = NodeRuntime(peer, process, log_file)
     try:

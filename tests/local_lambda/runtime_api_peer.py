@@ -75,16 +75,20 @@ class RuntimeApiPeer:
         await asyncio.gather(*self._connections, return_exceptions=True)
 
     def invoke(
-        self, event: Any = None, *, raw: bytes | None = None, timeout_s: float = 30.0,
+        self,
+        event: Any = None,
+        *,
+        raw: bytes | None = None,
+        timeout_s: float = 30.0,
         headers: dict[str, str] | None = None,
     ) -> Invocation:
         """Queue an invocation for the next /next call."""
         request_id = str(uuid.uuid4())
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:peer"
         all_headers = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
             "Lambda-Runtime-Deadline-Ms": str(int((time.time() + timeout_s) * 1000)),
-            "Lambda-Runtime-Invoked-Function-Arn":
-                "arn:aws:lambda:us-east-1:123456789012:function:peer",
+            "Lambda-Runtime-Invoked-Function-Arn": arn,
             "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}",
             "Content-Type": "application/json",
             **(headers or {}),
@@ -125,8 +129,12 @@ class RuntimeApiPeer:
             writer.close()
 
     async def _route(
-        self, method: str, target: str, headers: dict[str, str],
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
         path = target.removeprefix(_PREFIX)
         if method == "GET" and path == "invocation/next":
@@ -171,7 +179,8 @@ async def _read_fields(reader: asyncio.StreamReader) -> dict[str, str]:
 
 
 async def _read_body(
-    reader: asyncio.StreamReader, headers: dict[str, str],
+    reader: asyncio.StreamReader,
+    headers: dict[str, str],
     chunk_queue: asyncio.Queue[tuple[float, bytes]] | None,
 ) -> Posted:
     if headers.get("transfer-encoding", "").lower() != "chunked":

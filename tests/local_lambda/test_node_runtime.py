@@ -28,9 +28,10 @@ async def test_async_cjs_handler_gets_event_and_context(tmp_path: Path) -> None:
         result = posted.json()
         assert result["event"] == {"order": 7}
         assert result["awsRequestId"] == invocation.request_id
-        assert result["invokedFunctionArn"] == invocation.headers[
-            "Lambda-Runtime-Invoked-Function-Arn"
-        ]
+        assert (
+            result["invokedFunctionArn"]
+            == invocation.headers["Lambda-Runtime-Invoked-Function-Arn"]
+        )
         assert result["traceId"] == invocation.headers["Lambda-Runtime-Trace-Id"]
         assert result["functionName"] == "orders"
         assert result["functionVersion"] == "$LATEST"
