@@ -114,6 +114,8 @@ EVENT = json.dumps(
     }
 )
 CPU_CONNECTIONS = 32
+WARMUP_S = 5
+"""Seconds of load before the measured run: every worker started and warm."""
 
 
 def _tree_of(pid: int) -> list[int]:
@@ -166,8 +168,10 @@ def measure_cpu(tree: str, function: str, duration: int) -> tuple[float, float, 
             script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(EVENT)}\n')
             for name, value in request.headers.items():
                 script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
-        wrk = ["wrk", "-t2", f"-c{CPU_CONNECTIONS}", "-s", script.name, url]
-        subprocess.run([*wrk, "-d1"], capture_output=True, check=True)  # workers started
+        # wrk's default 2 s timeout is shorter than 32 Node.js cold starts on 2 cores: its
+        # retries then start yet more workers, and the run measures cold starts
+        wrk = ["wrk", "-t2", f"-c{CPU_CONNECTIONS}", "--timeout", "30s", "-s", script.name, url]
+        subprocess.run([*wrk, f"-d{WARMUP_S}"], capture_output=True, check=True)
         pids = _tree_of(process.pid)
         before = _cpu_seconds(pids)
         out = subprocess.run([*wrk, f"-d{duration}"], capture_output=True, text=True).stdout
