@@ -7,10 +7,12 @@
     functions  the declared functions, and name/ARN/qualifier resolution
     functions_file  reading and validating the functions YAML file
     workers    pooled worker processes, concurrency limits, timeouts, reload
+    environment  a worker's process environment (Lambda's variables, credentials)
     invocation   one call, its outcome and its Lambda-style log (START ... REPORT, Tail)
     pipe_worker  the short form's Python worker (frames over pipes)
     api_worker   a worker of any runtime, driven through the Runtime API
-    code_stamp   what tells that a function's code changed
+    code_stamp   what tells that a function's code changed, by walking its directory
+    code_watch   the same from inotify: one read per invocation instead of a walk
     runtime_api  the Runtime API served to Node.js/custom-runtime workers (runtime_http: a
                small HTTP/1.1 server that keeps the trailers of streamed responses;
                response_stream: bounded hand-over)

@@ -12,6 +12,11 @@ SMALL_TREE = 200
 WALK_COST_FACTOR = 20
 
 
+def excluded(directory_name: str) -> bool:
+    """A directory whose files are not code: dot directories, dependencies, bytecode."""
+    return directory_name.startswith(".") or directory_name in ("node_modules", "__pycache__")
+
+
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         stat = os.stat(path)
@@ -34,9 +39,7 @@ def code_stamp(code_dir: Path, limit: int = 2000) -> tuple[Any, ...]:
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                if not (
-                    entry.name.startswith(".") or entry.name in ("node_modules", "__pycache__")
-                ):
+                if not excluded(entry.name):
                     pending.append(Path(entry.path))
                 continue
             try:

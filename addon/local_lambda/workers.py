@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import local_lambda
 from local_lambda.api_worker import ApiWorker, OnChunk, start_api_worker
 from local_lambda.code_stamp import SMALL_TREE, WALK_COST_FACTOR, code_stamp, file_stamp
+from local_lambda.code_watch import TreeWatcher, WatchedTree
+from local_lambda.environment import worker_environment
 from local_lambda.errors import ServiceError, too_many_requests
 from local_lambda.functions import FunctionSpec
 from local_lambda.invocation import Call, InvocationLog, Outcome, WorkerExited
@@ -32,9 +31,6 @@ from local_lambda.runtimes import module_for
 
 DEFAULT_IDLE_TIMEOUT = 600.0
 """Seconds an idle worker is kept warm before it is ended (Lambda keeps them minutes)."""
-
-_ADDON_DIR = str(Path(local_lambda.__file__).resolve().parent.parent)
-
 
 AnyWorker = Worker | ApiWorker
 
@@ -50,6 +46,9 @@ class FunctionPool:
     busy: int = 0
     generation: int = 0
     code_stamp: Any = None
+    watcher: TreeWatcher | None = None
+    tree: WatchedTree | None = None
+    walk_only: bool = False
     tree_stamp: tuple[Any, ...] = ()
     walk_due: float = 0.0
 
@@ -58,25 +57,40 @@ class FunctionPool:
 
         The short form's handler file: one ``os.stat`` per invocation (microseconds, from
         the inode cache), so an edit shows on the very next invocation. AWS's form: the
-        whole ``code`` directory, walked on every invocation while it is small (up to
-        ``SMALL_TREE`` files, tens of microseconds); a larger tree is walked again only
+        whole ``code`` directory, watched with inotify (``code_watch``: one non-blocking
+        read per invocation, an edit shows on the very next one). Where it cannot be
+        watched, it is walked: on every invocation while it is small (up to
+        ``SMALL_TREE`` files: 12 us for 3 files, 0.7 ms for 200); a larger tree again only
         after ``WALK_COST_FACTOR`` times its last walk's duration (a tree of 2,000 files
         takes 10-70 ms on 2 cores: at most 5% of a core; an edit shows within a second).
         A Python handler's own file is checked on every invocation regardless.
         """
         stamp: Any = file_stamp(self.spec.handler_file) if self.spec.handler_file else None
         if self.spec.handler_file is None or self.spec.handler_text:  # AWS's form
-            now = time.monotonic()
-            if len(self.tree_stamp) <= SMALL_TREE or now >= self.walk_due:
-                self.tree_stamp = code_stamp(self.spec.code_dir)
-                self.walk_due = now + (time.monotonic() - now) * WALK_COST_FACTOR
-            stamp = (stamp, self.tree_stamp)
+            stamp = (stamp, self._tree_state())
         if stamp == self.code_stamp:
             return []
         self.code_stamp = stamp
         self.generation += 1
         stale, self.idle = self.idle, []
         return stale
+
+    def _tree_state(self) -> Any:
+        """What stands for the code directory's contents: the watched tree and its
+        version, or the tree's stamp where it is walked. A tree whose root went away is
+        watched anew (a build that replaces the directory)."""
+        if self.watcher is not None and not self.walk_only:
+            if self.tree is None or self.tree.broken:
+                self.tree = self.watcher.watch(self.spec.code_dir)
+                self.walk_only = self.tree is None
+            if self.tree is not None:
+                self.watcher.poll()
+                return (self.tree, self.tree.version)
+        now = time.monotonic()
+        if len(self.tree_stamp) <= SMALL_TREE or now >= self.walk_due:
+            self.tree_stamp = code_stamp(self.spec.code_dir)
+            self.walk_due = now + (time.monotonic() - now) * WALK_COST_FACTOR
+        return self.tree_stamp
 
     async def start_worker(self) -> AnyWorker:
         spec = self.spec
@@ -86,43 +100,6 @@ class FunctionPool:
                 self.api, argv, self.environment, str(spec.code_dir), self.generation
             )
         return await start_pipe_worker(spec, self.environment, self.generation)
-
-
-def worker_environment(
-    spec: FunctionSpec, region: str, credentials: tuple[str, str] = ("test", "test")
-) -> dict[str, str]:
-    """The process environment: the server's, Lambda's variables, then the function's.
-
-    Credentials: the caller's ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and session
-    token) when it has them, else the server's ``--access-key``/``--secret-key``.
-    """
-    environment = dict(os.environ)
-    if "AWS_ACCESS_KEY_ID" not in environment or "AWS_SECRET_ACCESS_KEY" not in environment:
-        environment["AWS_ACCESS_KEY_ID"], environment["AWS_SECRET_ACCESS_KEY"] = credentials
-        environment.pop("AWS_SESSION_TOKEN", None)
-    python_path = environment.get("PYTHONPATH")
-    runtime = module_for(spec.runtime)
-    execution_env = runtime.execution_env(spec)
-    environment.pop("AWS_EXECUTION_ENV", None)
-    environment.update(
-        {
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "LAMBDA_RUNTIME_DIR": str(Path(runtime.__file__ or _ADDON_DIR).resolve().parent),
-            "TZ": ":UTC",
-            "_HANDLER": spec.handler,
-            "PYTHONPATH": _ADDON_DIR + (os.pathsep + python_path if python_path else ""),
-            **({"AWS_EXECUTION_ENV": execution_env} if execution_env else {}),
-        }
-    )
-    environment.update(spec.environment)
-    return environment
 
 
 class WorkerManager:
@@ -137,8 +114,14 @@ class WorkerManager:
         credentials: tuple[str, str] = ("test", "test"),
     ) -> None:
         self._api = RuntimeApi()
+        self._watcher = TreeWatcher()
         self._pools = {
-            name: FunctionPool(spec, worker_environment(spec, region, credentials), self._api)
+            name: FunctionPool(
+                spec,
+                worker_environment(spec, region, credentials),
+                self._api,
+                watcher=self._watcher,
+            )
             for name, spec in specs.items()
         }
         self._max_concurrency = max_concurrency
@@ -286,3 +269,4 @@ class WorkerManager:
             pool.idle.clear()
         await asyncio.gather(*(worker.kill() for worker in workers), *self._reaping)
         await self._api.close()
+        self._watcher.close()
