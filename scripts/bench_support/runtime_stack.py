@@ -9,10 +9,13 @@ Six proxies, reverse mode, quiet, lazy connections, all answering ``{"ok": true}
     py-full / py-lean       the same, every request routed to the local server's Python handler
     node-full / node-lean   the same, to its Node.js handler
 
-(API Gateway v1 events, proxy integration; the handlers are bench_support/functions/.) Rounds
-run the six back to back, the order rotating; ratios are medians of per-round ratios, each
-stack over the passthrough of its own master. CPU per request is the proxy's and, for the
-stacks, the local server's with its workers.
+(API Gateway v1 events, proxy integration; the handlers are bench_support/functions/.) Each
+round runs a master's three targets back to back, their order rotating, then the other
+master's: a stack and the passthrough it is divided by are measured seconds apart, so the
+machine's drift (a shared 2-core VM's speed moves by a third within a minute) weighs less
+on a ratio. Ratios are medians of per-round ratios, each stack over the passthrough of its
+own master. CPU per request is the proxy's and, for the stacks, the local server's with its
+workers.
 """
 
 from __future__ import annotations
@@ -63,9 +66,11 @@ def measure(group: ProcessGroup, settings: Settings) -> dict[str, Any]:
         drive(warm, "asyncio")
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     for round_index in range(settings.rounds):
-        shift = round_index % len(targets)
-        for target in targets[shift:] + targets[:shift]:
-            runs[target].append(_run(proxies[target], local, settings, own, target))
+        for master in ("full", "lean"):
+            trio = [t for t in targets if t.endswith(master)]
+            shift = round_index % len(trio) if trio else 0
+            for target in trio[shift:] + trio[:shift]:
+                runs[target].append(_run(proxies[target], local, settings, own, target))
     ratios = {
         f"{function}-{master}/pass-{master}": _ratio(runs, f"{function}-{master}", f"pass-{master}")
         for master in ("full", "lean")
