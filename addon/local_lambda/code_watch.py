@@ -60,10 +60,9 @@ class WatchedTree:
     """One code directory and its subdirectories; ``version`` counts the changes seen.
     ``broken``: the tree can no longer be watched (its root went away): walk it instead."""
 
-    __slots__ = ("broken", "root", "version")
+    __slots__ = ("broken", "version")
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
         self.version = 0
         self.broken = False
 
@@ -88,10 +87,11 @@ class TreeWatcher:
         """Watch ``root`` and its directories, or None (walk it instead)."""
         if self._fd < 0:
             return None
-        tree = WatchedTree(root)
-        directories = _directories(root)
-        if directories is None:
+        tree = WatchedTree()
+        walked = _directories(root)
+        if walked is None:
             return None
+        directories, _ = walked
         added: list[int] = []
         for directory in directories:
             wd = self._add(directory, tree, follow=directory == root)
@@ -152,19 +152,15 @@ class TreeWatcher:
 
     def _adopt(self, directory: Path, tree: WatchedTree) -> bool:
         """Watch a directory that appeared; True if it brought files (a change)."""
-        found = _directories(directory)
-        if found is None:  # too large to watch: give up on the tree
+        walked = _directories(directory)
+        if walked is None:  # too large to watch: give up on the tree
             tree.broken = True
             return True
-        has_files = False
-        for path in found:
+        directories, has_files = walked
+        for path in directories:
             if self._add(path, tree, follow=False) < 0:
                 tree.broken = True
                 return True
-            with contextlib.suppress(OSError), os.scandir(path) as entries:
-                has_files = has_files or any(
-                    not entry.is_dir(follow_symlinks=False) for entry in entries
-                )
         return has_files
 
     def _add(self, directory: Path, tree: WatchedTree, *, follow: bool) -> int:
@@ -188,22 +184,25 @@ class TreeWatcher:
             self._libc.inotify_rm_watch(self._fd, wd)
 
 
-def _directories(root: Path) -> list[Path] | None:
-    """``root`` and its directories (root first), or None past ``MAX_DIRECTORIES``."""
+def _directories(root: Path) -> tuple[list[Path], bool] | None:
+    """``root`` and its directories (root first), and whether any of them holds a file; None
+    past ``MAX_DIRECTORIES``."""
     found = [root]
     pending = [root]
+    has_files = False
     while pending:
+        subdirectories = []
         try:
             with os.scandir(pending.pop()) as entries:
-                subdirectories = [
-                    Path(entry.path)
-                    for entry in entries
-                    if entry.is_dir(follow_symlinks=False) and not excluded(entry.name)
-                ]
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        has_files = True
+                    elif not excluded(entry.name):
+                        subdirectories.append(Path(entry.path))
         except OSError:
             continue
         found.extend(subdirectories)
         pending.extend(subdirectories)
         if len(found) > MAX_DIRECTORIES:
             return None
-    return found
+    return found, has_files
